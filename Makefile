@@ -1,0 +1,85 @@
+# planhost — build, test, run. `make help` lists the targets.
+#
+# One set of sources gives three products: build/libplanhost.a, the build/planhost command
+# and the Lua module build/planhost.so (for stock lua5.4). `make asan` builds the same under
+# AddressSanitizer + UndefinedBehaviorSanitizer into build/asan/.
+
+DEB_PKGS := pkg-config liblua5.4-dev lua5.4 lua-cjson libxxhash-dev libcurl4-openssl-dev \
+            lua-busted libmicrohttpd-dev
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+CC       ?= cc
+OPT      ?= -O2 -g
+LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC $(OPT) $(LUA_INC)
+LIBS     := -lcurl -lxxhash -lm -ldl
+LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl wire \
+            selfcheck host jsonstream lua_json lua_planhost
+CLI_SRC  := cli cli_lua
+
+OUT      ?= build
+LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
+CLI_OBJ  := $(CLI_SRC:%=$(OUT)/%.o)
+HEADERS  := $(wildcard host/*.h)
+
+.PHONY: all asan deps test run check clean help
+
+all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so
+
+$(OUT)/%.o: host/%.c $(HEADERS) | $(OUT)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT):
+	@mkdir -p $(OUT)
+
+$(OUT)/libplanhost.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+# The command links Lua itself and exports its symbols, so C modules it loads (cjson, and
+# busted's helpers in `planhost lua`) find them.
+$(OUT)/planhost: $(CLI_OBJ) $(OUT)/libplanhost.a
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $(CLI_OBJ) $(OUT)/libplanhost.a $(LUA_LIB) $(LIBS) $(LDFLAGS)
+
+# The module takes Lua's symbols from the interpreter that loads it: no -llua here.
+$(OUT)/planhost.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -o $@ $(LIB_OBJ) $(LIBS) $(LDFLAGS)
+
+asan:
+	@$(MAKE) --no-print-directory OUT=build/asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all
+
+# Installs the Debian packages that are missing (apt-get, through sudo when not root).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory all asan
+	@sh tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@./build/planhost check
+	@echo
+	@./build/planhost prompt --template compact examples/snapshots/hello_companion.json
+
+check: all
+	@./build/planhost check
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make run     render the example snapshot through every template"
+	@echo "make test    build (normal + sanitizers) and run the busted suite on both"
+	@echo "make deps    install missing Debian packages"
+	@echo "make asan    sanitizer build into build/asan/"
+
+$(OUT)/cli.o: CFLAGS += -DPH_SOURCE_ROOT='"$(CURDIR)"'

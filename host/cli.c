@@ -1,0 +1,278 @@
+/* cli — the `planhost` command.
+ *
+ *   planhost prompt [--template NAME] [--body [--api A] [--model M]] SNAPSHOT.json
+ *   planhost check [--watch]
+ *   planhost lua SCRIPT [ARGS...]       (a Lua 5.4 interpreter with `planhost` built in)
+ *
+ * Every command takes --root DIR (default: $PLANHOST_ROOT, else the current folder if it
+ * holds prompts/, else the source tree the command was built from). Exit status: 0 fine,
+ * 1 a script failed, 2 bad input (unreadable file, malformed snapshot, unknown template or
+ * option). Depends on the public API, host.h and wire. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "host.h"
+#include "tree.h"
+#include "wire.h"
+
+#ifndef PH_SOURCE_ROOT
+#define PH_SOURCE_ROOT "."
+#endif
+
+#define DEFAULT_MODEL "qwen2.5:7b-instruct"
+#define MAX_SNAPSHOT_FILE (4u << 20)
+
+int ph_cli_lua(int argc, char **argv);   /* cli_lua.c */
+
+typedef struct opts {
+    const char *root;
+    const char *tmpl;
+    const char *api;
+    const char *model;
+    const char *file;
+    int body, watch;
+} opts;
+
+static int usage(FILE *f)
+{
+    fputs("usage: planhost COMMAND [--root DIR] ...\n"
+          "  prompt [--template NAME] [--body [--api ollama|ollama-generate|openai|llamacpp] [--model M]] SNAPSHOT.json\n"
+          "                 print the prompt (or the request body) for a snapshot\n"
+          "  check [--watch]  render every template against every example snapshot\n"
+          "  lua SCRIPT [ARGS]  run a Lua script with the planhost module built in\n"
+          "  version\n", f);
+    return f == stderr ? 2 : 0;
+}
+
+static const char *default_root(void)
+{
+    const char *env = getenv("PLANHOST_ROOT");
+    struct stat st;
+    if (env && *env)
+        return env;
+    if (stat("prompts", &st) == 0 && S_ISDIR(st.st_mode))
+        return ".";
+    return PH_SOURCE_ROOT;
+}
+
+/* Parses the options every command shares; a non-option argument becomes o->file. */
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--root") == 0) slot = &o->root;
+        else if (strcmp(a, "--template") == 0) slot = &o->tmpl;
+        else if (strcmp(a, "--api") == 0) slot = &o->api;
+        else if (strcmp(a, "--model") == 0) slot = &o->model;
+        else if (strcmp(a, "--body") == 0) { o->body = 1; continue; }
+        else if (strcmp(a, "--watch") == 0) { o->watch = 1; continue; }
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "planhost: unknown option '%s'\n", a);
+            return -1;
+        } else if (!o->file) { o->file = a; continue; }
+        else {
+            fprintf(stderr, "planhost: unexpected argument '%s'\n", a);
+            return -1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "planhost: %s needs a value\n", a);
+            return -1;
+        }
+        *slot = argv[++i];
+    }
+    if (!o->root)
+        o->root = default_root();
+    return 0;
+}
+
+static void print_error(const ph_error *err)
+{
+    fprintf(stderr, "planhost: %s\n", err->message);
+    if (err->traceback[0] && getenv("PLANHOST_TRACEBACK"))
+        fprintf(stderr, "%s\n", err->traceback);
+}
+
+static ph_host *open_host(const opts *o, int watch)
+{
+    ph_host_config cfg = {o->root, watch, 0};
+    ph_error err;
+    ph_host *h = ph_host_open(&cfg, &err);
+    if (!h)
+        print_error(&err);
+    return h;
+}
+
+/* ---- prompt -------------------------------------------------------------------------- */
+
+static int print_body(ph_host *h, const opts *o, const ph_prompt *p)
+{
+    int api = ph_api_parse(o->api ? o->api : "ollama");
+    if (api < 0) {
+        fprintf(stderr, "planhost: unknown --api '%s' (known: ollama, ollama-generate, openai, llamacpp)\n", o->api);
+        return 2;
+    }
+    const ph_template *t = ph_gen_find_template(ph_host_gen(h), o->tmpl);
+    ph_request_spec spec = {(ph_api)api, o->model ? o->model : DEFAULT_MODEL, p->system, p->system_len,
+                            p->user, p->user_len, &t->options, NULL, NULL};
+    ph_buf body;
+    ph_buf_init(&body, 4u << 20);
+    int rc = ph_wire_body(&spec, &body);
+    if (rc == 0)
+        printf("%s\n", ph_buf_str(&body));
+    fprintf(stderr, "POST %s  %zu bytes\n", ph_api_path((ph_api)api), body.len);
+    ph_buf_free(&body);
+    return rc == 0 ? 0 : 1;
+}
+
+static int cmd_prompt(opts *o)
+{
+    if (!o->file) {
+        fputs("planhost prompt: which snapshot? (planhost prompt [--template NAME] SNAPSHOT.json)\n", stderr);
+        return 2;
+    }
+    if (!o->tmpl)
+        o->tmpl = "simplified";
+    ph_error err;
+    size_t len;
+    char *text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, &len, &err);
+    if (!text)
+        return print_error(&err), 2;
+    ph_host *h = open_host(o, 0);
+    if (!h)
+        return free(text), 1;
+    ph_prompt p;
+    int rc = 0;
+    if (ph_host_render(h, o->tmpl, text, len, &p, &err) != 0) {
+        if (err.code == PH_ERR_JSON)
+            ph_error_prefix(&err, "%s", o->file);
+        print_error(&err);
+        rc = err.code == PH_ERR_JSON || err.code == PH_ERR_NOTFOUND ? 2 : 1;
+    } else {
+        if (o->body)
+            rc = print_body(h, o, &p);
+        else
+            printf("=== system ===\n%s\n=== user ===\n%s\n", p.system, p.user);
+        fprintf(stderr, "template %s: %zu chars, ~%zu tokens (system %zu bytes, user %zu bytes)\n",
+                o->tmpl, p.chars, p.tokens, p.system_len, p.user_len);
+        ph_prompt_free(&p);
+    }
+    ph_host_close(h);
+    free(text);
+    return rc;
+}
+
+/* ---- check --------------------------------------------------------------------------- */
+
+static void print_row(void *ud, const ph_check_row *r)
+{
+    (void)ud;
+    printf("%-12s %-22s %6zu %7zu   %2d/%-2d  %s\n", r->tmpl->name, r->snapshot, r->chars, r->tokens,
+           r->tools_named, r->tools_total, r->error ? r->error->message : "ok");
+}
+
+static int print_check(ph_host *h)
+{
+    ph_snapshot_set set;
+    ph_error err;
+    if (ph_host_snapshots(h, &set, &err) != 0)
+        return print_error(&err), 1;
+    printf("%-12s %-22s %6s %7s   %-5s  %s\n", "template", "snapshot", "chars", "~tokens", "tools", "status");
+    int failed = ph_check_generation(ph_host_gen(h), &set, print_row, NULL, NULL);
+    int rows = 0;
+    for (int i = 0; i < ph_gen_ntemplates(ph_host_gen(h)); i++)
+        rows += set.n + (ph_gen_template(ph_host_gen(h), i)->batch && set.n);
+    printf("%d renders, %d failed — generation %u, scripts %016llx, %d example snapshots\n", rows, failed,
+           ph_host_generation(h), ph_host_script_hash(h), set.n);
+    ph_snapshots_free(&set);
+    fflush(stdout);
+    return failed ? 1 : 0;
+}
+
+static volatile sig_atomic_t stop_watch;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_watch = 1;
+}
+
+/* Waits for the scripts to change on disk (used while no generation loads at all). */
+static void wait_for_change(const char *root)
+{
+    uint64_t sig = ph_tree_signature(root);
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!stop_watch && ph_tree_signature(root) == sig)
+        nanosleep(&tick, NULL);
+}
+
+static void report_reload(ph_host *h, const ph_event *ev)
+{
+    if (strstr(ev->json, "\"ok\":true")) {
+        printf("\n-- reloaded --\n");
+        print_check(h);
+    } else {
+        printf("\n-- reload failed; generation %u keeps serving --\n%s\n", ph_host_generation(h), ev->json);
+        fflush(stdout);
+    }
+}
+
+static int cmd_check(opts *o)
+{
+    if (!o->watch) {
+        ph_host *h = open_host(o, 0);
+        if (!h)
+            return 1;
+        int rc = print_check(h);
+        ph_host_close(h);
+        return rc;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    ph_host *h = NULL;
+    while (!stop_watch && !(h = open_host(o, 1))) {
+        fprintf(stderr, "planhost: waiting for a save under %s ...\n", o->root);
+        wait_for_change(o->root);
+    }
+    if (!h)
+        return 1;
+    print_check(h);
+    printf("watching %s/{lua,prompts,policies} — save a file to re-check, Ctrl-C to stop\n", o->root);
+    fflush(stdout);
+    while (!stop_watch) {
+        ph_host_poll(h, 200);
+        ph_event ev;
+        while (ph_host_next_event(h, &ev))
+            if (ev.kind == PH_EVENT_RELOAD)
+                report_reload(h, &ev);
+    }
+    ph_host_close(h);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "lua") == 0)
+        return ph_cli_lua(argc - 2, argv + 2);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return usage(stdout);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return printf("planhost %s\n", PH_VERSION), 0;
+    opts o = {0};
+    if (parse_opts(argc - 2, argv + 2, &o) != 0)
+        return 2;
+    if (strcmp(cmd, "prompt") == 0)
+        return cmd_prompt(&o);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(&o);
+    fprintf(stderr, "planhost: unknown command '%s'\n", cmd);
+    return usage(stderr);
+}

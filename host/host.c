@@ -1,0 +1,288 @@
+/* host — the host object: the serving generation, hot reload, the event queue.
+ *
+ * Reload: poll stats the script files every watch interval; when their signature changes
+ * and then holds still for one more interval (so a save caught half-written is not loaded),
+ * a new generation is built from a fresh read, self-checked against the example snapshots,
+ * and swapped in with one pointer assignment. A failure queues a reload event with ok:false
+ * and leaves the old generation serving. Depends on script, tree, selfcheck, jsonw. */
+#define _POSIX_C_SOURCE 200809L
+#include "host.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonw.h"
+#include "tree.h"
+
+typedef struct queued_event {
+    struct queued_event *next;
+    ph_event ev;
+    char *json;
+} queued_event;
+
+struct ph_host {
+    char *root;
+    ph_gen *gen;                  /* serving generation (one reference held) */
+    unsigned next_id;             /* number of the next generation to build */
+    int watch, interval_ms;
+    uint64_t signature;           /* of the files the serving generation was read from */
+    uint64_t pending;             /* a changed signature waiting to hold still */
+    int has_pending;
+    double next_check_ms;
+    queued_event *head, *tail;
+    queued_event *taken;          /* the last event handed out, freed on the next take */
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void queue_event(ph_host *h, ph_event_kind kind, unsigned long request, ph_buf *json)
+{
+    queued_event *q = calloc(1, sizeof *q);
+    if (!q) {
+        ph_buf_free(json);
+        return;
+    }
+    q->ev.kind = kind;
+    q->ev.request = request;
+    q->ev.len = json->len;
+    q->json = ph_buf_take(json);
+    q->ev.json = q->json;
+    if (h->tail)
+        h->tail->next = q;
+    else
+        h->head = q;
+    h->tail = q;
+}
+
+/* Builds and self-checks a generation from the files on disk. */
+static ph_gen *build_generation(ph_host *h, unsigned id, ph_error *err)
+{
+    ph_tree tree;
+    if (ph_tree_read(h->root, PH_MAX_SCRIPT_FILE, &tree, err) != 0)
+        return NULL;
+    ph_gen *g = ph_gen_load(&tree, id, err);
+    if (!g)
+        return NULL;
+    ph_snapshot_set set;
+    if (ph_host_snapshots(h, &set, err) != 0) {
+        ph_gen_release(g);
+        return NULL;
+    }
+    int failed = ph_check_generation(g, &set, NULL, NULL, err);
+    ph_snapshots_free(&set);
+    if (failed) {
+        ph_gen_release(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void queue_reload_event(ph_host *h, unsigned id, const ph_error *err)
+{
+    ph_buf b;
+    ph_buf_init(&b, 8192);
+    ph_buf_addf(&b, "{\"event\":\"reload\",\"ok\":%s,\"generation\":%u", err ? "false" : "true", id);
+    if (err) {
+        ph_buf_addf(&b, ",\"serving\":%u,\"code\":\"%s\",\"error\":", ph_gen_id(h->gen), ph_code_name(err->code));
+        ph_jsonw_cstr(&b, err->message);
+        ph_jsonw_key(&b, "where", 0);
+        ph_jsonw_cstr(&b, err->where);
+    } else {
+        ph_buf_addf(&b, ",\"hash\":\"%016llx\",\"templates\":%d,\"files\":%d",
+                    (unsigned long long)ph_gen_hash(h->gen), ph_gen_ntemplates(h->gen),
+                    ph_gen_tree(h->gen)->nfiles);
+    }
+    ph_buf_adds(&b, "}");
+    queue_event(h, PH_EVENT_RELOAD, 0, &b);
+}
+
+int ph_host_reload(ph_host *h, ph_error *err)
+{
+    ph_error local;
+    ph_error *e = err ? err : &local;
+    unsigned id = h->next_id++;
+    uint64_t sig = ph_tree_signature(h->root);
+    ph_gen *g = build_generation(h, id, e);
+    h->signature = sig;
+    h->has_pending = 0;
+    if (!g) {
+        queue_reload_event(h, id, e);
+        return -1;
+    }
+    ph_gen_release(h->gen);
+    h->gen = g;
+    queue_reload_event(h, id, NULL);
+    return 0;
+}
+
+ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
+{
+    ph_host *h = calloc(1, sizeof *h);
+    if (!h || !cfg || !cfg->root) {
+        free(h);
+        ph_error_set(err, PH_ERR_ARG, "ph_host_open: a config with a root folder is needed");
+        return NULL;
+    }
+    h->root = strdup(cfg->root);
+    h->watch = cfg->watch;
+    h->interval_ms = cfg->watch_interval_ms > 0 ? cfg->watch_interval_ms : 100;
+    h->signature = ph_tree_signature(h->root);
+    h->gen = build_generation(h, 1, err);
+    if (!h->gen) {
+        free(h->root);
+        free(h);
+        return NULL;
+    }
+    h->next_id = 2;
+    h->next_check_ms = now_ms() + h->interval_ms;
+    return h;
+}
+
+static void free_queue(ph_host *h)
+{
+    queued_event *q = h->head;
+    while (q) {
+        queued_event *next = q->next;
+        free(q->json);
+        free(q);
+        q = next;
+    }
+    h->head = h->tail = NULL;
+    if (h->taken) {
+        free(h->taken->json);
+        free(h->taken);
+        h->taken = NULL;
+    }
+}
+
+void ph_host_close(ph_host *h)
+{
+    if (!h)
+        return;
+    free_queue(h);
+    ph_gen_release(h->gen);
+    free(h->root);
+    free(h);
+}
+
+/* One look at the files: a change is acted on once it has held still for an interval. */
+static void check_files(ph_host *h)
+{
+    uint64_t sig = ph_tree_signature(h->root);
+    if (sig == h->signature) {
+        h->has_pending = 0;
+    } else if (h->has_pending && sig == h->pending) {
+        ph_host_reload(h, NULL);
+    } else {
+        h->pending = sig;
+        h->has_pending = 1;
+    }
+}
+
+static int queued(const ph_host *h)
+{
+    int n = 0;
+    for (const queued_event *q = h->head; q; q = q->next)
+        n++;
+    return n;
+}
+
+int ph_host_poll(ph_host *h, int timeout_ms)
+{
+    double deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        double t = now_ms();
+        if (h->watch && t >= h->next_check_ms) {
+            check_files(h);
+            h->next_check_ms = t + h->interval_ms;
+        }
+        if (h->head || (timeout_ms >= 0 && t >= deadline))
+            return queued(h);
+        double wake = h->watch ? h->next_check_ms : t + 50;
+        if (timeout_ms >= 0 && deadline < wake)
+            wake = deadline;
+        double wait = wake - t;
+        if (wait > 0) {
+            struct timespec ts = {(time_t)(wait / 1e3), (long)((wait - (double)(time_t)(wait / 1e3) * 1e3) * 1e6)};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+int ph_host_next_event(ph_host *h, ph_event *ev)
+{
+    if (h->taken) {
+        free(h->taken->json);
+        free(h->taken);
+        h->taken = NULL;
+    }
+    queued_event *q = h->head;
+    if (!q)
+        return 0;
+    h->head = q->next;
+    if (!h->head)
+        h->tail = NULL;
+    h->taken = q;
+    *ev = q->ev;
+    return 1;
+}
+
+void ph_host_template_names(ph_host *h, ph_buf *b)
+{
+    for (int i = 0; i < ph_gen_ntemplates(h->gen); i++)
+        ph_buf_addf(b, "%s%s", i ? ", " : "", ph_gen_template(h->gen, i)->name);
+}
+
+int ph_host_render(ph_host *h, const char *name, const char *snapshot, size_t len,
+                   ph_prompt *out, ph_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const ph_template *t = ph_gen_find_template(h->gen, name);
+    if (!t) {
+        ph_buf names;
+        ph_buf_init(&names, 4096);
+        ph_host_template_names(h, &names);
+        ph_error_set(err, PH_ERR_NOTFOUND, "unknown template '%s' (known: %s)", name, ph_buf_str(&names));
+        ph_buf_free(&names);
+        return -1;
+    }
+    ph_buf user;
+    ph_buf_init(&user, PH_MAX_PROMPT);
+    if (ph_gen_render_user(h->gen, t, &snapshot, &len, 1, &user, err) != 0) {
+        ph_buf_free(&user);
+        return -1;
+    }
+    out->user_len = user.len;
+    out->user = ph_buf_take(&user);
+    out->system = strndup(t->system, t->system_len);
+    out->system_len = t->system_len;
+    out->chars = ph_utf8_chars(out->system, out->system_len) + ph_utf8_chars(out->user, out->user_len);
+    out->tokens = ph_estimate_tokens(out->chars);
+    return 0;
+}
+
+void ph_prompt_free(ph_prompt *p)
+{
+    free(p->system);
+    free(p->user);
+    memset(p, 0, sizeof *p);
+}
+
+unsigned ph_host_generation(const ph_host *h) { return ph_gen_id(h->gen); }
+unsigned long long ph_host_script_hash(const ph_host *h) { return ph_gen_hash(h->gen); }
+ph_gen *ph_host_gen(ph_host *h) { return h->gen; }
+const char *ph_host_root(const ph_host *h) { return h->root; }
+
+int ph_host_snapshots(const ph_host *h, ph_snapshot_set *set, ph_error *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/examples/snapshots", h->root);
+    return ph_snapshots_read(dir, set, err);
+}

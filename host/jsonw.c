@@ -1,0 +1,72 @@
+/* jsonw — JSON writing helpers. See jsonw.h. */
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ph_jsonw_str(ph_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (ph_buf_add(b, "\"", 1))
+        return -1;
+    size_t run = 0;  /* start of the pending run of bytes that need no escape */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (ph_buf_add(b, s + run, i - run))
+            return -1;
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (ph_buf_add(b, esc, n))
+            return -1;
+        run = i + 1;
+    }
+    if (ph_buf_add(b, s + run, len - run))
+        return -1;
+    return ph_buf_add(b, "\"", 1);
+}
+
+int ph_jsonw_cstr(ph_buf *b, const char *s)
+{
+    return s ? ph_jsonw_str(b, s, strlen(s)) : ph_buf_adds(b, "null");
+}
+
+int ph_jsonw_key(ph_buf *b, const char *key, int first)
+{
+    if (!first && ph_buf_add(b, ",", 1))
+        return -1;
+    if (ph_jsonw_cstr(b, key))
+        return -1;
+    return ph_buf_add(b, ":", 1);
+}
+
+int ph_jsonw_num(ph_buf *b, double v)
+{
+    if (!isfinite(v))
+        return ph_buf_adds(b, "null");
+    if (v == floor(v) && fabs(v) < 9007199254740992.0)
+        return ph_buf_addf(b, "%.0f", v);
+    char tmp[32];
+    for (int prec = 6; prec <= 17; prec++) {   /* shortest that reads back the same */
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    return ph_buf_adds(b, tmp);
+}

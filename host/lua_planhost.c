@@ -1,0 +1,351 @@
+/* lua_planhost — the Lua module `planhost` (require "planhost" from stock lua5.4).
+ *
+ * Bindings over the embedding API (planhost.h), one userdata type for a host. Misuse raises
+ * (bad argument types, unknown option keys); expected failures — scripts that do not load,
+ * malformed snapshots, unknown templates — return nil, message, code, where. Events come
+ * back as tables decoded with the caller's cjson, with the raw JSON kept in field `json`.
+ * This file and the script adapter are the only ones that include lua.h. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "registry.h"
+
+#define HOST_MT "planhost.host"
+
+int ph_lua_json_open(lua_State *L);   /* lua_json.c: the tokenizer's test-facing table */
+
+typedef struct lhost {
+    ph_host *h;
+} lhost;
+
+static ph_host *check_host(lua_State *L)
+{
+    lhost *u = luaL_checkudata(L, 1, HOST_MT);
+    if (!u->h)
+        luaL_error(L, "planhost: the host is closed");
+    return u->h;
+}
+
+/* nil, message, code, where */
+static int push_failure(lua_State *L, const ph_error *err)
+{
+    luaL_pushfail(L);
+    lua_pushstring(L, err->message);
+    lua_pushstring(L, ph_code_name(err->code));
+    lua_pushstring(L, err->where);
+    return 4;
+}
+
+static const char *const OPEN_KEYS[] = {"root", "watch", "interval_ms", NULL};
+
+static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
+{
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        const char *const *n = known;
+        while (k && *n && strcmp(*n, k) != 0)
+            n++;
+        if (!k || !*n)
+            luaL_error(L, "%s: unknown option '%s'", fn, k ? k : luaL_typename(L, -1));
+    }
+}
+
+/* planhost.open(root | {root=, watch=, interval_ms=}) -> host | nil, msg, code, where */
+static int l_open(lua_State *L)
+{
+    ph_host_config cfg = {0};
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        cfg.root = lua_tostring(L, 1);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        check_keys(L, 1, OPEN_KEYS, "planhost.open");
+        lua_getfield(L, 1, "root");
+        cfg.root = luaL_checkstring(L, -1);
+        lua_getfield(L, 1, "watch");
+        cfg.watch = lua_toboolean(L, -1);
+        lua_getfield(L, 1, "interval_ms");
+        cfg.watch_interval_ms = (int)luaL_optinteger(L, -1, 0);
+    }
+    lhost *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->h = NULL;
+    luaL_setmetatable(L, HOST_MT);
+    ph_error err;
+    u->h = ph_host_open(&cfg, &err);
+    if (!u->h)
+        return push_failure(L, &err);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    lhost *u = luaL_checkudata(L, 1, HOST_MT);
+    ph_host_close(u->h);
+    u->h = NULL;
+    return 0;
+}
+
+/* host:render(template, snapshot_json) -> {system, user, chars, tokens} | nil, msg, code, where */
+static int l_render(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    const char *name = luaL_checkstring(L, 2);
+    size_t len;
+    const char *snap = luaL_checklstring(L, 3, &len);
+    ph_prompt p;
+    ph_error err;
+    if (ph_host_render(h, name, snap, len, &p, &err) != 0)
+        return push_failure(L, &err);
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, p.system, p.system_len);
+    lua_setfield(L, -2, "system");
+    lua_pushlstring(L, p.user, p.user_len);
+    lua_setfield(L, -2, "user");
+    lua_pushinteger(L, (lua_Integer)p.chars);
+    lua_setfield(L, -2, "chars");
+    lua_pushinteger(L, (lua_Integer)p.tokens);
+    lua_setfield(L, -2, "tokens");
+    ph_prompt_free(&p);
+    return 1;
+}
+
+static void push_tool_names(lua_State *L, const ph_registry *r, const int *idx, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, r->tools[idx[i]].name);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* host:templates() -> { {name, file, tools = {...}, batch, schema, system_chars}, ... } */
+static int l_templates(lua_State *L)
+{
+    ph_gen *g = ph_host_gen(check_host(L));
+    int n = ph_gen_ntemplates(g);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const ph_template *t = ph_gen_template(g, i);
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, t->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, t->file);
+        lua_setfield(L, -2, "file");
+        push_tool_names(L, ph_gen_registry(g), t->tools, t->ntools);
+        lua_setfield(L, -2, "tools");
+        lua_pushboolean(L, t->batch);
+        lua_setfield(L, -2, "batch");
+        lua_pushboolean(L, t->schema);
+        lua_setfield(L, -2, "schema");
+        lua_pushinteger(L, (lua_Integer)ph_utf8_chars(t->system, t->system_len));
+        lua_setfield(L, -2, "system_chars");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static void push_param(lua_State *L, const ph_param *p)
+{
+    static const char *const of_names[] = {"enemy", "player", "self", "ally", "any"};
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, p->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, ph_ptype_name(p->type));
+    lua_setfield(L, -2, "type");
+    lua_pushboolean(L, p->optional);
+    lua_setfield(L, -2, "optional");
+    if (p->nvalues) {
+        lua_createtable(L, p->nvalues, 0);
+        for (int v = 0; v < p->nvalues; v++)
+            lua_pushstring(L, p->values[v]), lua_rawseti(L, -2, v + 1);
+        lua_setfield(L, -2, "values");
+    }
+    if (p->min_items)
+        lua_pushinteger(L, p->min_items), lua_setfield(L, -2, "min_items");
+    if (p->type == PH_T_ENTITY) {
+        lua_newtable(L);
+        for (int b = 0, k = 1; b < 5; b++)
+            if (p->of & (1u << b))
+                lua_pushstring(L, of_names[b]), lua_rawseti(L, -2, k++);
+        lua_setfield(L, -2, "of");
+    }
+}
+
+/* host:tools() -> { {name, group, cooldown, desc, params = {...}}, ... }, { subset = {names} } */
+static int l_tools(lua_State *L)
+{
+    const ph_registry *r = ph_gen_registry(ph_host_gen(check_host(L)));
+    lua_createtable(L, r->ntools, 0);
+    for (int i = 0; i < r->ntools; i++) {
+        const ph_tool *t = &r->tools[i];
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, t->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, t->group);
+        lua_setfield(L, -2, "group");
+        lua_pushnumber(L, t->cooldown);
+        lua_setfield(L, -2, "cooldown");
+        lua_pushstring(L, t->desc ? t->desc : "");
+        lua_setfield(L, -2, "desc");
+        lua_createtable(L, t->nparams, 0);
+        for (int p = 0; p < t->nparams; p++)
+            push_param(L, &t->params[p]), lua_rawseti(L, -2, p + 1);
+        lua_setfield(L, -2, "params");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_createtable(L, 0, r->nsubsets);
+    for (int s = 0; s < r->nsubsets; s++) {
+        push_tool_names(L, r, r->subsets[s].tools, r->subsets[s].ntools);
+        lua_setfield(L, -2, r->subsets[s].name);
+    }
+    return 2;
+}
+
+static void check_row_to_lua(void *ud, const ph_check_row *row)
+{
+    lua_State *L = ud;
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, row->tmpl->name);
+    lua_setfield(L, -2, "template");
+    lua_pushstring(L, row->snapshot);
+    lua_setfield(L, -2, "snapshot");
+    lua_pushinteger(L, (lua_Integer)row->chars);
+    lua_setfield(L, -2, "chars");
+    lua_pushinteger(L, (lua_Integer)row->tokens);
+    lua_setfield(L, -2, "tokens");
+    lua_pushinteger(L, row->tools_named);
+    lua_setfield(L, -2, "tools_named");
+    lua_pushinteger(L, row->tools_total);
+    lua_setfield(L, -2, "tools_total");
+    lua_pushboolean(L, row->error == NULL);
+    lua_setfield(L, -2, "ok");
+    if (row->error)
+        lua_pushstring(L, row->error->message), lua_setfield(L, -2, "error");
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+/* host:check() -> rows, failed */
+static int l_check(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    ph_snapshot_set set;
+    ph_error err;
+    if (ph_host_snapshots(h, &set, &err) != 0)
+        return push_failure(L, &err);
+    lua_newtable(L);
+    int failed = ph_check_generation(ph_host_gen(h), &set, check_row_to_lua, L, NULL);
+    ph_snapshots_free(&set);
+    lua_pushinteger(L, failed);
+    return 2;
+}
+
+/* Pushes an event as a table: the caller's cjson decodes it; `json` keeps the text. */
+static void push_event(lua_State *L, const ph_event *ev)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "decode");
+    lua_remove(L, -2);
+    lua_pushlstring(L, ev->json, ev->len);
+    lua_call(L, 1, 1);
+    lua_pushlstring(L, ev->json, ev->len);
+    lua_setfield(L, -2, "json");
+}
+
+static int push_events(lua_State *L, ph_host *h)
+{
+    lua_newtable(L);
+    ph_event ev;
+    for (int i = 1; ph_host_next_event(h, &ev); i++) {
+        push_event(L, &ev);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
+/* host:poll([timeout_ms]) -> { event, ... } */
+static int l_poll(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    ph_host_poll(h, (int)luaL_optinteger(L, 2, 0));
+    return push_events(L, h);
+}
+
+/* host:reload() -> ok, { event, ... } */
+static int l_reload(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    int rc = ph_host_reload(h, NULL);
+    lua_pushboolean(L, rc == 0);
+    push_events(L, h);
+    return 2;
+}
+
+/* host:generation() -> number, content hash (hex) */
+static int l_generation(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", ph_host_script_hash(h));
+    lua_pushinteger(L, ph_host_generation(h));
+    lua_pushstring(L, hex);
+    return 2;
+}
+
+/* host:exec(source [, chunkname]) -> tostring(result) | nil, msg, code, where
+ * Runs untrusted text in the serving generation's sandbox, with its budgets. */
+static int l_exec(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    const char *src = luaL_checkstring(L, 2);
+    const char *name = luaL_optstring(L, 3, "exec");
+    ph_buf out;
+    ph_buf_init(&out, 1u << 20);
+    ph_error err;
+    if (ph_gen_exec(ph_host_gen(h), src, name, &out, &err) != 0) {
+        ph_buf_free(&out);
+        return push_failure(L, &err);
+    }
+    lua_pushlstring(L, out.data ? out.data : "", out.len);
+    ph_buf_free(&out);
+    return 1;
+}
+
+/* host:memory() -> bytes held by the serving generation's Lua state, and its cap */
+static int l_memory(lua_State *L)
+{
+    ph_gen *g = ph_host_gen(check_host(L));
+    lua_pushinteger(L, (lua_Integer)ph_gen_memory(g));
+    lua_pushinteger(L, (lua_Integer)ph_gen_limits(g)->memory);
+    return 2;
+}
+
+static const luaL_Reg host_methods[] = {
+    {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
+    {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
+    {"memory", l_memory}, {"close", l_close}, {NULL, NULL},
+};
+
+static const luaL_Reg host_meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
+
+int luaopen_planhost(lua_State *L)
+{
+    luaL_newmetatable(L, HOST_MT);
+    luaL_setfuncs(L, host_meta, 0);
+    luaL_newlib(L, host_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    static const luaL_Reg funcs[] = {{"open", l_open}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    lua_pushliteral(L, PH_VERSION);
+    lua_setfield(L, -2, "version");
+    ph_lua_json_open(L);
+    lua_setfield(L, -2, "json");
+    return 1;
+}

@@ -1,0 +1,82 @@
+/* planhost.h — the embedding API.
+ *
+ * A host owns one script tree (lua/, prompts/, policies/ under a root folder), the current
+ * script generation, and a queue of events. Everything is driven by ph_host_poll() from the
+ * caller's own thread: it notices saved scripts and reloads them (later: network I/O and
+ * timers), then the caller drains events with ph_host_next_event(). No global state: any
+ * number of hosts may live in one process, but each host is used by one thread at a time.
+ *
+ * Events are JSON objects (DESIGN.md, "Events"), delivered with their kind and the fields a
+ * caller most often switches on. Errors come back as a ph_error record (error.h). */
+#ifndef PLANHOST_H
+#define PLANHOST_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define PH_VERSION "0.1.0"
+
+typedef struct ph_host ph_host;
+
+typedef struct ph_host_config {
+    const char *root;       /* folder with lua/, prompts/, policies/ and examples/snapshots/;
+                               copied, so it may be freed after ph_host_open */
+    int watch;              /* nonzero: ph_host_poll reloads scripts saved on disk */
+    int watch_interval_ms;  /* how often poll looks at the files; 0 means 100 */
+} ph_host_config;
+
+typedef enum ph_event_kind {
+    PH_EVENT_STEP, PH_EVENT_FALLBACK, PH_EVENT_PLAN, PH_EVENT_RELOAD, PH_EVENT_PROVISIONAL,
+} ph_event_kind;
+
+typedef struct ph_event {
+    ph_event_kind kind;
+    unsigned long request;  /* the request it belongs to; 0 for reload events */
+    const char *json;       /* the whole event, one JSON object, NUL-terminated */
+    size_t len;
+} ph_event;
+
+typedef struct ph_prompt {
+    char *system;           /* owned by the prompt; free with ph_prompt_free */
+    size_t system_len;
+    char *user;
+    size_t user_len;
+    size_t chars;           /* characters (code points) of system + user */
+    size_t tokens;          /* estimate: chars / 4, rounded up */
+} ph_prompt;
+
+/* Opens a host: loads and self-checks the first script generation. Returns NULL with `err`
+ * filled when the scripts do not load (the message says file:line). The caller owns the
+ * host and closes it with ph_host_close. */
+ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err);
+
+/* Closes the host and frees everything it owns. NULL is fine. */
+void ph_host_close(ph_host *h);
+
+/* Does the host's pending work for at most `timeout_ms` (0: only what is ready; negative:
+ * until an event is queued). Returns as soon as events are queued, with their count. */
+int ph_host_poll(ph_host *h, int timeout_ms);
+
+/* Takes the oldest queued event into `ev`. Returns 1, or 0 when the queue is empty. The
+ * event's strings stay valid until the next call of ph_host_next_event or ph_host_close. */
+int ph_host_next_event(ph_host *h, ph_event *ev);
+
+/* Builds a new generation from the files on disk now, self-checks it and swaps it in if it
+ * passes; queues a reload event either way. Returns 0 when swapped, -1 when the old
+ * generation keeps serving (`err`, may be NULL, says why). */
+int ph_host_reload(ph_host *h, ph_error *err);
+
+/* Renders template `name` for one snapshot (JSON text). On success fills `out`, which the
+ * caller frees with ph_prompt_free. Returns 0, or -1 with `err` filled: PH_ERR_NOTFOUND for
+ * an unknown template (the message lists the known ones), PH_ERR_JSON for a malformed
+ * snapshot, script errors with file:line. */
+int ph_host_render(ph_host *h, const char *name, const char *snapshot, size_t len,
+                   ph_prompt *out, ph_error *err);
+void ph_prompt_free(ph_prompt *p);
+
+/* The serving generation's number (1 for the first) and content hash. */
+unsigned ph_host_generation(const ph_host *h);
+unsigned long long ph_host_script_hash(const ph_host *h);
+
+#endif

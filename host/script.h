@@ -1,0 +1,89 @@
+/* script — the Lua adapter: script generations, the sandbox, budgets, templates.
+ *
+ * A generation is one fresh lua_State that has loaded lua/, policies/ and prompts/ from an
+ * in-memory ph_tree. Scripts run in an allow-listed, frozen environment with an instruction
+ * budget per call and a memory cap per generation (policies/sandbox.lua). Every call into
+ * Lua goes through one protected helper that turns failure into a ph_error with file:line and
+ * a traceback. Hooks and templates are resolved once at load and every value coming back is
+ * checked. Generations are reference-counted: a request holds the one it started on while a
+ * reload swaps in the next. This is the only unit besides the bindings that includes lua.h.
+ * Not thread-safe: one thread uses a generation at a time. */
+#ifndef PH_SCRIPT_H
+#define PH_SCRIPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "error.h"
+#include "registry.h"
+#include "tree.h"
+
+typedef struct ph_gen ph_gen;
+
+/* Sandbox budgets (policies/sandbox.lua may change them; these are the defaults). */
+#define PH_DEFAULT_INSTRUCTIONS 5000000L      /* VM instructions per call into Lua */
+#define PH_DEFAULT_MEMORY (64u << 20)         /* bytes per generation */
+#define PH_MAX_SCRIPT_FILE (1u << 20)         /* bytes per script file */
+#define PH_MAX_PROMPT (256u << 10)            /* bytes per rendered prompt part */
+
+/* Generation options a template may set for the model; a field the template leaves out is
+ * "unset" (NaN for doubles, -1 for integers, nstop 0). */
+typedef struct ph_model_options {
+    double temperature, top_p;
+    long top_k, seed, num_predict, num_ctx;
+    char **stop;
+    int nstop;
+} ph_model_options;
+
+typedef struct ph_template {
+    char *name;          /* "compact" */
+    char *file;          /* "prompts/compact.lua" */
+    char *system;        /* the static part, rendered once at load */
+    size_t system_len;
+    int *tools;          /* registry indexes of its tool subset, in template order */
+    int ntools;
+    bool schema;         /* ask the server for structured output */
+    bool batch;          /* user() takes an array of snapshots */
+    ph_model_options options;
+    int user_ref;        /* Lua registry refs, private to the adapter */
+    int ctx_ref;
+} ph_template;
+
+typedef struct ph_limits {
+    long instructions;
+    size_t memory;
+} ph_limits;
+
+/* Loads a generation from `tree`, which moves into the generation (on return *tree is
+ * empty, success or not). Returns a generation with one reference, or NULL with `err`
+ * filled: syntax errors and runtime errors carry file:line. */
+ph_gen *ph_gen_load(ph_tree *tree, unsigned id, ph_error *err);
+
+void ph_gen_retain(ph_gen *g);
+/* Drops a reference; the last one closes the lua_State and frees everything. NULL is fine. */
+void ph_gen_release(ph_gen *g);
+
+unsigned ph_gen_id(const ph_gen *g);
+uint64_t ph_gen_hash(const ph_gen *g);          /* content hash of the script tree */
+const ph_limits *ph_gen_limits(const ph_gen *g);
+size_t ph_gen_memory(const ph_gen *g);          /* bytes the lua_State holds now */
+const ph_registry *ph_gen_registry(const ph_gen *g);
+const ph_tree *ph_gen_tree(const ph_gen *g);    /* the files it was built from */
+int ph_gen_ntemplates(const ph_gen *g);
+const ph_template *ph_gen_template(const ph_gen *g, int i);
+const ph_template *ph_gen_find_template(const ph_gen *g, const char *name);
+
+/* Renders the user part of `t` for `n` snapshots (JSON texts; n must be 1 unless the
+ * template is a batch template), appending to `out`. Returns 0, or -1 with `err` filled
+ * (PH_ERR_JSON for a malformed snapshot, script errors with file:line). */
+int ph_gen_render_user(ph_gen *g, const ph_template *t, const char *const *snapshots,
+                       const size_t *lens, int n, ph_buf *out, ph_error *err);
+
+/* Runs `src` (Lua text) as a chunk named `name` inside the sandbox, with the budgets, and
+ * appends tostring() of its first result to `out`. For tests and tools; the code is treated
+ * as untrusted. Returns 0, or -1 with `err` filled. */
+int ph_gen_exec(ph_gen *g, const char *src, const char *name, ph_buf *out, ph_error *err);
+
+#endif

@@ -1,0 +1,77 @@
+/* script_internal — what the files of the script adapter share (script.c, sandbox.c,
+ * script_registry.c). Includes lua.h; nothing outside the adapter includes this. */
+#ifndef PH_SCRIPT_INTERNAL_H
+#define PH_SCRIPT_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "script.h"
+
+struct ph_gen {
+    lua_State *L;
+    unsigned id;
+    int refs;
+    ph_tree tree;            /* owned: what require() and the self-check read */
+    ph_limits limits;
+    size_t mem_used;         /* bytes the allocator has handed out */
+    long budget_left;        /* instructions left in the current call */
+    int killed;              /* budget exceeded: no pcall in the script may go on */
+    int depth;               /* nesting of ph_sb_call, for the budget reset */
+    char traceback[2048];    /* filled by the message handler of the failing call */
+    ph_registry *registry;
+    ph_template *templates;
+    int ntemplates;
+    int base_ref;            /* the frozen environment every chunk's globals fall back to */
+    int tools_ref;           /* the registry module's (frozen) value */
+    int policies_ref;        /* table: policy file base name -> its value */
+};
+
+/* The generation that owns `L`. */
+ph_gen *ph_sb_gen(lua_State *L);
+
+/* Opens the sandbox in a fresh state: standard libraries, cjson, frozen base environment.
+ * Returns 0, or -1 with `err` filled. */
+int ph_sb_open(ph_gen *g, ph_error *err);
+
+/* Pushes a fresh globals table for one chunk: empty, falling back to the frozen base. */
+void ph_sb_push_env(lua_State *L);
+
+/* Pushes a deep read-only view of the table at `idx` (the same view each time). */
+void ph_sb_freeze(lua_State *L, int idx);
+
+/* Compiles `text` as a text chunk named "@path" whose _ENV is a fresh chunk env; pushes the
+ * function. Returns 0, or -1 with `err` filled (PH_ERR_SYNTAX with file:line). */
+int ph_sb_load(ph_gen *g, const char *text, size_t len, const char *path, ph_error *err);
+
+/* The one protected path into Lua. Stack: function, nargs arguments. Runs it with a fresh
+ * instruction budget (unless nested) and a traceback handler. On success leaves `nresults`
+ * results and returns 0; on failure leaves nothing, fills `err` (code, file:line message,
+ * where, traceback; `what` names the call in messages that have no location) and returns -1. */
+int ph_sb_call(ph_gen *g, int nargs, int nresults, const char *what, ph_error *err);
+
+/* Runs require(name) from C, inside a protected call. Pushes the module's frozen value. */
+int ph_sb_require(ph_gen *g, const char *name, ph_error *err);
+
+/* Pushes the table behind a read-only view at `idx`, or the value itself if it is none. */
+void ph_sb_unwrap(lua_State *L, int idx);
+
+/* Compiles the registry table at `idx` (lua/tools.lua's value) into `r`, which the caller
+ * owns and frees even when this fails. Raises a Lua error naming the bad entry, so it runs
+ * inside ph_sb_call. Uses raw access only: no script code runs. */
+void ph_registry_compile(lua_State *L, int idx, ph_registry *r);
+
+/* Raises unless every key of the table at `idx` is a string listed in `known` (NULL
+ * ended); `what` names the table in the message. */
+void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what);
+
+/* Runs every policies/NAME.lua (each must return a table), keeps them by base name, and applies
+ * policies/sandbox.lua's budgets. Returns 0, or -1 with `err` filled. */
+int ph_policies_load(ph_gen *g, ph_error *err);
+
+/* Runs every prompts/NAME.lua, checks each template table, renders its static part, and fills
+ * g->templates. Returns 0, or -1 with `err` filled. */
+int ph_templates_load(ph_gen *g, ph_error *err);
+void ph_templates_free(ph_gen *g);
+
+#endif
