@@ -16,7 +16,7 @@ LIBS     := -lcurl -lxxhash -lm -ldl
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl wire \
+LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl script_json wire \
             selfcheck host jsonstream lua_json lua_planhost
 CLI_SRC  := cli cli_lua
 

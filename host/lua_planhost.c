@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host.h"
 #include "registry.h"
@@ -326,6 +327,15 @@ static int l_memory(lua_State *L)
     return 2;
 }
 
+/* planhost.clock() -> milliseconds on a monotonic clock (for timing in tools and specs) */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec * 1e3 + (lua_Number)ts.tv_nsec / 1e6);
+    return 1;
+}
+
 static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
@@ -341,7 +351,7 @@ int luaopen_planhost(lua_State *L)
     luaL_newlib(L, host_methods);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {{"open", l_open}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"open", l_open}, {"clock", l_clock}, {NULL, NULL}};
     luaL_newlib(L, funcs);
     lua_pushliteral(L, PH_VERSION);
     lua_setfield(L, -2, "version");

@@ -36,14 +36,17 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     g->budget_left -= HOOK_STEP;
     if (g->budget_left > 0 && !g->killed)
         return;
-    g->killed = 1;
-    lua_getinfo(L, "Sl", ar);
-    if (ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction budget exceeded (%I instructions per call)",
-                        ar->short_src, ar->currentline, (lua_Integer)g->limits.instructions);
-    else
-        lua_pushfstring(L, "instruction budget exceeded (%I instructions per call)",
-                        (lua_Integer)g->limits.instructions);
+    if (!g->killed) {
+        g->killed = 1;
+        lua_getinfo(L, "Sl", ar);
+        if (ar->currentline > 0)
+            snprintf(g->kill_msg, sizeof g->kill_msg, "%s:%d: instruction budget exceeded (%ld "
+                     "instructions per call)", ar->short_src, ar->currentline, g->limits.instructions);
+        else
+            snprintf(g->kill_msg, sizeof g->kill_msg, "instruction budget exceeded (%ld "
+                     "instructions per call)", g->limits.instructions);
+    }
+    lua_pushstring(L, g->kill_msg);
     lua_error(L);
 }
 
@@ -204,12 +207,15 @@ void ph_sb_freeze(lua_State *L, int idx)
 
 /* ---- replaced base functions --------------------------------------------------------- */
 
-/* pcall/xpcall that cannot swallow a budget stop: once the budget is gone the error goes on
+/* pcall/xpcall that cannot swallow a budget stop: once the budget is gone the stop goes on
  * up, whatever the script's handlers do. */
 static int finish_pcall(lua_State *L, int status, int base)
 {
-    if (ph_sb_gen(L)->killed)
+    ph_gen *g = ph_sb_gen(L);
+    if (g->killed) {
+        lua_pushstring(L, g->kill_msg);
         return lua_error(L);
+    }
     lua_pushboolean(L, status == LUA_OK);
     lua_insert(L, base);
     return lua_gettop(L) - base + 1;
@@ -222,14 +228,30 @@ static int sb_pcall(lua_State *L)
     return finish_pcall(L, status, 1);
 }
 
+/* The message handler xpcall installs: the script's handler, except after a budget stop.
+ * A stop is raised inside the count hook, where Lua runs handlers with hooks off, so a
+ * script handler must never run then (it could loop unstopped). */
+static int xpcall_handler(lua_State *L)
+{
+    if (ph_sb_gen(L)->killed)
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int sb_xpcall(lua_State *L)
 {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);  /* f h args... wrapped */
+    lua_replace(L, 2);                       /* f wrapped args... */
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_replace(L, 1);
-    lua_replace(L, 2);                       /* handler f args... */
+    lua_replace(L, 2);                       /* wrapped f args... */
     int status = lua_pcall(L, n - 2, LUA_MULTRET, 1);
     return finish_pcall(L, status, 2);
 }
@@ -242,6 +264,22 @@ static int sb_rawset(lua_State *L)
     luaL_checkany(L, 3);
     lua_settop(L, 3);
     lua_rawset(L, 1);
+    return 1;
+}
+
+/* setmetatable without __gc: Lua runs finalizers with hooks off, so a finalizer could loop
+ * beyond the budget (even inside lua_close). */
+static int sb_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in the sandbox");
+        lua_pop(L, 1);
+    }
+    lua_getglobal(L, "setmetatable");
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
     return 1;
 }
 
@@ -392,7 +430,7 @@ static void set_base_functions(lua_State *L)
 {
     static const char *const plain[] = {
         "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
-        "type", "rawequal", "rawget", "rawlen", "getmetatable", "setmetatable", "_VERSION", NULL,
+        "type", "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION", NULL,
     };
     for (const char *const *n = plain; *n; n++) {
         lua_getglobal(L, *n);
@@ -400,6 +438,7 @@ static void set_base_functions(lua_State *L)
     }
     static const luaL_Reg replaced[] = {
         {"pcall", sb_pcall}, {"xpcall", sb_xpcall}, {"rawset", sb_rawset}, {"print", sb_print},
+        {"setmetatable", sb_setmetatable},
         {"load", sb_load}, {"require", sb_require}, {NULL, NULL},
     };
     luaL_setfuncs(L, replaced, 0);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonstream.h"
 #include "script_internal.h"
 
 /* ---- memory -------------------------------------------------------------------------- */
@@ -200,6 +201,7 @@ void ph_gen_release(ph_gen *g)
     if (!g || --g->refs > 0)
         return;
     lua_close(g->L);
+    ph_json_free(g->json);
     ph_templates_free(g);
     ph_registry_free(g->registry);
     ph_tree_free(&g->tree);
@@ -234,36 +236,30 @@ typedef struct render_args {
     const char *const *texts;
     const size_t *lens;
     int n;
-    int decoding;      /* set while snapshots are decoded, so errors are JSON errors */
     int which;         /* the snapshot being decoded */
+    char json_error[256]; /* set when a snapshot is malformed */
 } render_args;
-
-/* Pushes the Lua value of a JSON text (raises on malformed JSON). */
-static void push_decoded(lua_State *L, const char *text, size_t len)
-{
-    lua_getglobal(L, "cjson");
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_pushlstring(L, text, len);
-    lua_call(L, 1, 1);
-}
 
 /* Runs inside the protected call: decodes the snapshots, then calls user(snapshot, ctx). */
 static int render_trampoline(lua_State *L)
 {
     render_args *a = lua_touserdata(L, 1);
+    ph_gen *g = ph_sb_gen(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->t->user_ref);
-    a->decoding = 1;
     if (a->t->batch)
         lua_createtable(L, a->n, 0);
     for (a->which = 0; a->which < a->n; a->which++) {
-        push_decoded(L, a->texts[a->which], a->lens[a->which]);
-        if (!lua_istable(L, -1))
-            luaL_error(L, "a snapshot must be a JSON object, not %s", luaL_typename(L, -1));
+        if (ph_sb_push_json(L, &g->json, a->texts[a->which], a->lens[a->which], a->json_error,
+                            sizeof a->json_error) != 0)
+            return luaL_error(L, "%s", a->json_error);
+        if (!lua_istable(L, -1)) {
+            snprintf(a->json_error, sizeof a->json_error, "a snapshot must be a JSON object, not %s",
+                     luaL_typename(L, -1));
+            return luaL_error(L, "%s", a->json_error);
+        }
         if (a->t->batch)
             lua_rawseti(L, -2, a->which + 1);
     }
-    a->decoding = 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->t->ctx_ref);
     lua_call(L, 2, 1);
     return 1;
@@ -286,16 +282,14 @@ int ph_gen_render_user(ph_gen *g, const ph_template *t, const char *const *snaps
     if (n < 1 || (n > 1 && !t->batch))
         return ph_error_set(err, PH_ERR_ARG, "%s: takes %s snapshot", t->file, t->batch ? "at least one" : "exactly one");
     lua_State *L = g->L;
-    render_args a = {t, snapshots, lens, n, 0, 0};
+    render_args a = {t, snapshots, lens, n, 0, ""};
     lua_pushcfunction(L, render_trampoline);
     lua_pushlightuserdata(L, &a);
     if (ph_sb_call(g, 1, 1, t->file, err) != 0) {
-        if (a.decoding) {
-            char msg[sizeof err->message];
-            snprintf(msg, sizeof msg, "%s", err->message);
-            ph_error_set(err, err->code == PH_ERR_RUNTIME ? PH_ERR_JSON : err->code,
-                         "snapshot %d: invalid JSON: %s", a.which + 1, msg);
-        }
+        if (a.json_error[0] && n == 1)
+            ph_error_set(err, PH_ERR_JSON, "%s", a.json_error);
+        else if (a.json_error[0])
+            ph_error_set(err, PH_ERR_JSON, "snapshot %d: %s", a.which + 1, a.json_error);
         return -1;
     }
     int rc = check_prompt_string(L, t->file, "user", err);

@@ -17,6 +17,7 @@ struct ph_gen {
     size_t mem_used;         /* bytes the allocator has handed out */
     long budget_left;        /* instructions left in the current call */
     int killed;              /* budget exceeded: no pcall in the script may go on */
+    char kill_msg[256];      /* the stop's message, re-raised past every pcall */
     int depth;               /* nesting of ph_sb_call, for the budget reset */
     char traceback[2048];    /* filled by the message handler of the failing call */
     ph_registry *registry;
@@ -25,6 +26,7 @@ struct ph_gen {
     int base_ref;            /* the frozen environment every chunk's globals fall back to */
     int tools_ref;           /* the registry module's (frozen) value */
     int policies_ref;        /* table: policy file base name -> its value */
+    struct ph_json *json;    /* tokenizer handle for snapshot decoding (script_json.c) */
 };
 
 /* The generation that owns `L`. */
@@ -64,6 +66,13 @@ void ph_registry_compile(lua_State *L, int idx, ph_registry *r);
 /* Raises unless every key of the table at `idx` is a string listed in `known` (NULL
  * ended); `what` names the table in the message. */
 void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what);
+
+/* Pushes the Lua value of JSON `text` (objects and arrays as tables, null as a NULL light
+ * userdata, integers as integers). Returns 0, or -1 with "invalid JSON at byte N: ..." in
+ * `msg` and nothing pushed. `*handle` is the generation's tokenizer slot. May raise a Lua
+ * memory error, so it runs inside ph_sb_call. */
+int ph_sb_push_json(lua_State *L, struct ph_json **handle, const char *text, size_t len,
+                    char *msg, size_t msgsize);
 
 /* Runs every policies/NAME.lua (each must return a table), keeps them by base name, and applies
  * policies/sandbox.lua's budgets. Returns 0, or -1 with `err` filled. */

@@ -104,9 +104,13 @@ static void compile_param(lua_State *L, int idx, ph_param *p, const char *tool, 
     snprintf(what, sizeof what, "tool %s, parameter '%s'", tool, p->name);
     char *type = dup_field(L, idx, "type", 1, what);
     int t = ph_ptype_parse(type);
+    if (t < 0) {
+        lua_pushstring(L, type);
+        free(type);
+        luaL_error(L, "%s: unknown type '%s' (known: int, uint, float, string, entity, position, "
+                      "positions, enum)", what, lua_tostring(L, -1));
+    }
     free(type);
-    if (t < 0)
-        luaL_error(L, "%s: unknown type (known: int, uint, float, string, entity, position, positions, enum)", what);
     p->type = (ph_ptype)t;
     p->optional = get_field(L, idx, "optional") == LUA_TBOOLEAN && lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -1,0 +1,96 @@
+-- The facade every spec uses: where the build is, scratch copies of the script tree,
+-- file edits, running the planhost command, waiting on a host's events.
+local planhost = require "planhost"
+local cjson = require "cjson"
+
+local H = {}
+
+H.planhost = planhost
+H.cjson = cjson
+H.root = os.getenv("PLANHOST_SOURCE") or "."
+H.bin = os.getenv("PLANHOST_BIN") or (H.root .. "/build/planhost")
+
+function H.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+function H.sh(cmd)
+  local ok, how, code = os.execute(cmd)
+  return ok and 0 or (how == "exit" and code or 128 + code)
+end
+
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- A scratch copy of lua/, prompts/, policies/ and examples/snapshots/; removed by H.cleanup.
+local scratch = {}
+function H.scratch_tree()
+  local p = io.popen("mktemp -d /tmp/planhost-spec.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  assert(H.sh(("mkdir -p %s/examples && cp -r %s/lua %s/prompts %s/policies %s/ && cp -r %s/examples/snapshots %s/examples/")
+    :format(H.q(dir), H.q(H.root), H.q(H.root), H.q(H.root), H.q(dir), H.q(H.root), H.q(dir))) == 0)
+  scratch[#scratch + 1] = dir
+  return dir
+end
+
+function H.cleanup()
+  for _, dir in ipairs(scratch) do
+    os.execute("rm -rf " .. H.q(dir))
+  end
+  scratch = {}
+end
+
+-- Replaces the first match of `pattern` (plain text) in a file; fails when absent.
+function H.edit(path, old, new)
+  local text = H.read(path)
+  local i, j = text:find(old, 1, true)
+  assert(i, "edit: '" .. old .. "' not found in " .. path)
+  H.write(path, text:sub(1, i - 1) .. new .. text:sub(j + 1))
+end
+
+-- Polls `host` until an event satisfying `pred` arrives or `seconds` pass; returns it
+-- (and every event seen) or nil.
+function H.wait_event(host, pred, seconds)
+  local seen = {}
+  local deadline = os.time() + (seconds or 5)
+  repeat
+    for _, ev in ipairs(host:poll(50)) do
+      seen[#seen + 1] = ev
+      if pred(ev) then return ev, seen end
+    end
+  until os.time() > deadline
+  return nil, seen
+end
+
+function H.open(root, opts)
+  opts = opts or {}
+  opts.root = root or H.root
+  return assert(planhost.open(opts))
+end
+
+function H.snapshot(name)
+  return H.read(H.root .. "/examples/snapshots/" .. name .. ".json")
+end
+
+-- Runs the planhost command; returns exit status, stdout, stderr.
+function H.run(args)
+  local out, err = os.tmpname(), os.tmpname()
+  local status = H.sh(("%s %s >%s 2>%s"):format(H.q(H.bin), args, out, err))
+  local o, e = H.read(out), H.read(err)
+  os.remove(out)
+  os.remove(err)
+  return status, o, e
+end
+
+return H

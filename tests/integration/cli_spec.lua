@@ -1,0 +1,121 @@
+-- The planhost command as a designer uses it: prompt, check, check --watch; bad input gets
+-- a clear message and exit status 2, script errors exit 1.
+local H = require "helpers"
+
+describe("planhost prompt", function()
+  local hello = H.root .. "/examples/snapshots/hello_companion.json"
+
+  it("prints the system and user parts, sizes on stderr", function()
+    local status, out, err = H.run("prompt --template compact " .. H.q(hello))
+    assert.equal(0, status, err)
+    assert.truthy(out:find("=== system ===", 1, true))
+    assert.truthy(out:find("=== user ===", 1, true))
+    assert.truthy(out:find('"Rival"', 1, true))
+    assert.matches("template compact: %d+ chars, ~%d+ tokens", err)
+  end)
+
+  it("prints the request body with --body, system part first", function()
+    for _, api in ipairs { "ollama", "ollama-generate", "openai", "llamacpp" } do
+      local status, out, err = H.run("prompt --body --api " .. api .. " --template simplified " .. H.q(hello))
+      assert.equal(0, status, err)
+      local body = H.cjson.decode(out)
+      assert.is_true(body.stream, api)
+      if api == "ollama" or api == "openai" then
+        assert.equal("system", body.messages[1].role)
+        assert.equal("user", body.messages[2].role)
+      elseif api == "ollama-generate" then
+        assert.is_string(body.system)
+        assert.is_table(body.options)
+      else
+        assert.is_true(body.prompt:find("Rival", 1, true) > 100)
+      end
+    end
+  end)
+
+  it("gives the same body twice", function()
+    local _, a = H.run("prompt --body --template full " .. H.q(hello))
+    local _, b = H.run("prompt --body --template full " .. H.q(hello))
+    assert.equal(a, b)
+  end)
+
+  it("exits 2 on malformed JSON, with the position", function()
+    local f = os.tmpname()
+    H.write(f, '{"agent":"c2","me":{"hp":80,,}}')
+    local status, _, err = H.run("prompt " .. f)
+    os.remove(f)
+    assert.equal(2, status)
+    assert.matches("invalid JSON", err)
+    assert.matches(f, err, 1, true)
+  end)
+
+  it("exits 2 on an unknown template, listing the known ones", function()
+    local status, _, err = H.run("prompt --template fancy " .. H.q(hello))
+    assert.equal(2, status)
+    assert.matches("known: batch, compact, full, simplified", err, 1, true)
+  end)
+
+  it("exits 2 on an unreadable file", function()
+    local status, _, err = H.run("prompt /nonexistent/snapshot.json")
+    assert.equal(2, status)
+    assert.matches("/nonexistent/snapshot.json: cannot open", err, 1, true)
+  end)
+
+  it("exits 2 on an unknown option or a missing snapshot", function()
+    assert.equal(2, (H.run("prompt --frobnicate " .. H.q(hello))))
+    assert.equal(2, (H.run("prompt")))
+  end)
+
+  it("uses defaults for a snapshot missing fields", function()
+    local f = os.tmpname()
+    H.write(f, '{"agent":"c9"}')
+    local status, out, err = H.run("prompt --template compact " .. f)
+    os.remove(f)
+    assert.equal(0, status, err)
+    assert.truthy(out:find('"agent":"c9"', 1, true))
+  end)
+end)
+
+describe("planhost check", function()
+  it("prints a row per template and snapshot and exits 0", function()
+    local status, out, err = H.run("check")
+    assert.equal(0, status, err)
+    assert.matches("compact%s+hello_companion%s+%d+%s+%d+%s+8/8%s+ok", out)
+    assert.matches("full%s+hello_companion%s+%d+%s+%d+%s+37/37%s+ok", out)
+    assert.matches("(%d+) renders, 0 failed", out)
+  end)
+
+  it("exits 1 and names file:line when a script is broken", function()
+    local dir = H.scratch_tree()
+    H.write(dir .. "/prompts/compact.lua", "return {\n  name = 'compact',\n  oops(\n}")
+    local status, _, err = H.run("check --root " .. H.q(dir))
+    H.cleanup()
+    assert.equal(1, status)
+    assert.matches("prompts/compact.lua:%d+:", err)
+  end)
+
+  it("--watch re-prints after a save and reports a broken save", function()
+    local dir = H.scratch_tree()
+    local out = os.tmpname()
+    local pidfile = os.tmpname()
+    H.sh(("%s check --watch --root %s >%s 2>&1 & echo $! >%s"):format(H.q(H.bin), H.q(dir), out, pidfile))
+    local pid = H.read(pidfile):match("%d+")
+    local function wait_for(text)
+      local deadline = H.planhost.clock() + 10000
+      while H.planhost.clock() < deadline do
+        if H.read(out):find(text, 1, true) then return true end
+        H.sh("sleep 0.05")
+      end
+      return false
+    end
+    assert.is_true(wait_for("watching"), H.read(out))
+    H.edit(dir .. "/prompts/compact.lua", "Reply JSON only", "Reply with JSON only")
+    assert.is_true(wait_for("-- reloaded --"), H.read(out))
+    H.write(dir .. "/prompts/compact.lua", "return {\n  broken(\n}")
+    assert.is_true(wait_for("reload failed; generation 2 keeps serving"), H.read(out))
+    assert.truthy(H.read(out):find("prompts/compact.lua:3:", 1, true))
+    H.sh("kill " .. pid)
+    os.remove(out)
+    os.remove(pidfile)
+    H.cleanup()
+  end)
+end)
