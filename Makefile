@@ -5,7 +5,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer into build/asan/.
 
 DEB_PKGS := pkg-config liblua5.4-dev lua5.4 lua-cjson libxxhash-dev libcurl4-openssl-dev \
-            lua-busted libmicrohttpd-dev
+            lua-busted libmicrohttpd-dev curl
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CC       ?= cc
@@ -13,12 +13,15 @@ OPT      ?= -O2 -g
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC $(OPT) $(LUA_INC)
 LIBS     := -lcurl -lxxhash -lm -ldl
+CLI_LIBS := -lmicrohttpd
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl script_json wire \
-            selfcheck host jsonstream lua_json lua_planhost
-CLI_SRC  := cli cli_lua
+            selfcheck host jsonstream lua_json planparse lua_planparse framing lua_framing \
+            $(patsubst host/%.c,%,$(wildcard host/record.c)) lua_planhost
+# the command: its own front end, the Lua interpreter mode, and the simulator (host/sim*.c)
+CLI_SRC  := cli cli_lua $(patsubst host/%.c,%,$(wildcard host/sim*.c))
 
 OUT      ?= build
 LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
@@ -41,7 +44,7 @@ $(OUT)/libplanhost.a: $(LIB_OBJ)
 # The command links Lua itself and exports its symbols, so C modules it loads (cjson, and
 # busted's helpers in `planhost lua`) find them.
 $(OUT)/planhost: $(CLI_OBJ) $(OUT)/libplanhost.a
-	$(CC) $(CFLAGS) -Wl,-E -o $@ $(CLI_OBJ) $(OUT)/libplanhost.a $(LUA_LIB) $(LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $(CLI_OBJ) $(OUT)/libplanhost.a $(LUA_LIB) $(LIBS) $(CLI_LIBS) $(LDFLAGS)
 
 # The module takes Lua's symbols from the interpreter that loads it: no -llua here.
 $(OUT)/planhost.so: $(LIB_OBJ)

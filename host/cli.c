@@ -28,6 +28,7 @@
 #define MAX_SNAPSHOT_FILE (4u << 20)
 
 int ph_cli_lua(int argc, char **argv);   /* cli_lua.c */
+int ph_sim_main(int argc, char **argv);  /* sim.c: the simulated LLM server */
 
 typedef struct opts {
     const char *root;
@@ -262,6 +263,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "lua") == 0)
         return ph_cli_lua(argc - 2, argv + 2);
+    if (strcmp(cmd, "sim") == 0)
+        return ph_sim_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return usage(stdout);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)

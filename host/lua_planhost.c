@@ -17,7 +17,10 @@
 
 #define HOST_MT "planhost.host"
 
-int ph_lua_json_open(lua_State *L);   /* lua_json.c: the tokenizer's test-facing table */
+int ph_lua_json_open(lua_State *L);     /* lua_json.c: the tokenizer's test-facing table */
+int ph_lua_framing_open(lua_State *L);  /* lua_framing.c: the stream decoder's */
+int ph_lua_planparse_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
+                          unsigned flags, const char *text, size_t len, size_t piece);
 
 typedef struct lhost {
     ph_host *h;
@@ -327,6 +330,39 @@ static int l_memory(lua_State *L)
     return 2;
 }
 
+static const char *const PARSE_KEYS[] = {"template", "piece", "batch", NULL};
+
+/* host:parse(text [, {template = "compact", piece = N, batch = bool}]) -> { event, ... }
+ * Runs model text through the plan parser in N-byte pieces (default: whole) with the
+ * template's tool subset (default: every tool), returning what it emitted. */
+static int l_parse(lua_State *L)
+{
+    ph_gen *g = ph_host_gen(check_host(L));
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    const ph_template *t = NULL;
+    size_t piece = 0;
+    int batch = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        check_keys(L, 3, PARSE_KEYS, "host:parse");
+        if (lua_getfield(L, 3, "template") != LUA_TNIL) {
+            t = ph_gen_find_template(g, luaL_checkstring(L, -1));
+            if (!t)
+                luaL_error(L, "host:parse: unknown template '%s'", lua_tostring(L, -1));
+        }
+        lua_getfield(L, 3, "piece");
+        piece = (size_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 3, "batch");
+        batch = lua_toboolean(L, -1);
+        lua_settop(L, 3);
+    }
+    if (t && t->batch)
+        batch = 1;
+    return ph_lua_planparse_push(L, ph_gen_registry(g), t ? t->tools : NULL, t ? t->ntools : 0,
+                                 batch ? 1u : 0u, text, len, piece);
+}
+
 /* planhost.clock() -> milliseconds on a monotonic clock (for timing in tools and specs) */
 static int l_clock(lua_State *L)
 {
@@ -339,7 +375,7 @@ static int l_clock(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
-    {"memory", l_memory}, {"close", l_close}, {NULL, NULL},
+    {"memory", l_memory}, {"parse", l_parse}, {"close", l_close}, {NULL, NULL},
 };
 
 static const luaL_Reg host_meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
@@ -357,5 +393,7 @@ int luaopen_planhost(lua_State *L)
     lua_setfield(L, -2, "version");
     ph_lua_json_open(L);
     lua_setfield(L, -2, "json");
+    ph_lua_framing_open(L);
+    lua_setfield(L, -2, "framing");
     return 1;
 }
