@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli.h"
 #include "host.h"
 #include "tree.h"
 #include "wire.h"
@@ -24,20 +25,9 @@
 #define PH_SOURCE_ROOT "."
 #endif
 
-#define DEFAULT_MODEL "qwen2.5:7b-instruct"
+
 #define MAX_SNAPSHOT_FILE (4u << 20)
 
-int ph_cli_lua(int argc, char **argv);   /* cli_lua.c */
-int ph_sim_main(int argc, char **argv);  /* sim.c: the simulated LLM server */
-
-typedef struct opts {
-    const char *root;
-    const char *tmpl;
-    const char *api;
-    const char *model;
-    const char *file;
-    int body, watch;
-} opts;
 
 static int usage(FILE *f)
 {
@@ -45,6 +35,11 @@ static int usage(FILE *f)
           "  prompt [--template NAME] [--body [--api ollama|ollama-generate|openai|llamacpp] [--model M]] SNAPSHOT.json\n"
           "                 print the prompt (or the request body) for a snapshot\n"
           "  check [--watch]  render every template against every example snapshot\n"
+          "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F] SNAPSHOT.json\n"
+          "                 plan for a snapshot with a model server, printing events as they happen\n"
+          "  parse [--chunk N] [--template T] FILE\n"
+          "                 run saved model output through the plan parser in N-byte pieces\n"
+          "  sim [--port P] [--profile NAME] ...  the SIMULATED model server (see planhost sim --help)\n"
           "  lua SCRIPT [ARGS]  run a Lua script with the planhost module built in\n"
           "  version\n", f);
     return f == stderr ? 2 : 0;
@@ -62,7 +57,7 @@ static const char *default_root(void)
 }
 
 /* Parses the options every command shares; a non-option argument becomes o->file. */
-static int parse_opts(int argc, char **argv, opts *o)
+int ph_cli_parse_opts(int argc, char **argv, opts *o)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -71,6 +66,13 @@ static int parse_opts(int argc, char **argv, opts *o)
         else if (strcmp(a, "--template") == 0) slot = &o->tmpl;
         else if (strcmp(a, "--api") == 0) slot = &o->api;
         else if (strcmp(a, "--model") == 0) slot = &o->model;
+        else if (strcmp(a, "--url") == 0) slot = &o->url;
+        else if (strcmp(a, "--timeout-ms") == 0) slot = &o->timeout;
+        else if (strcmp(a, "--record") == 0) slot = &o->record;
+        else if (strcmp(a, "--chunk") == 0) slot = &o->chunk;
+        else if (strcmp(a, "--snapshot") == 0) slot = &o->snapshot;
+        else if (strcmp(a, "--header") == 0) slot = &o->header;
+        else if (strcmp(a, "--pretty") == 0) { o->pretty = 1; continue; }
         else if (strcmp(a, "--body") == 0) { o->body = 1; continue; }
         else if (strcmp(a, "--watch") == 0) { o->watch = 1; continue; }
         else if (a[0] == '-' && a[1]) {
@@ -92,20 +94,20 @@ static int parse_opts(int argc, char **argv, opts *o)
     return 0;
 }
 
-static void print_error(const ph_error *err)
+void ph_cli_print_error(const ph_error *err)
 {
     fprintf(stderr, "planhost: %s\n", err->message);
     if (err->traceback[0] && getenv("PLANHOST_TRACEBACK"))
         fprintf(stderr, "%s\n", err->traceback);
 }
 
-static ph_host *open_host(const opts *o, int watch)
+ph_host *ph_cli_open_host(const opts *o, int watch)
 {
-    ph_host_config cfg = {o->root, watch, 0};
+    ph_host_config cfg = {.root = o->root, .watch = watch, .url = o->url, .api = o->api, .model = o->model};
     ph_error err;
     ph_host *h = ph_host_open(&cfg, &err);
     if (!h)
-        print_error(&err);
+        ph_cli_print_error(&err);
     return h;
 }
 
@@ -119,7 +121,7 @@ static int print_body(ph_host *h, const opts *o, const ph_prompt *p)
         return 2;
     }
     const ph_template *t = ph_gen_find_template(ph_host_gen(h), o->tmpl);
-    ph_request_spec spec = {(ph_api)api, o->model ? o->model : DEFAULT_MODEL, p->system, p->system_len,
+    ph_request_spec spec = {(ph_api)api, o->model ? o->model : PH_DEFAULT_MODEL, p->system, p->system_len,
                             p->user, p->user_len, &t->options, NULL, NULL};
     ph_buf body;
     ph_buf_init(&body, 4u << 20);
@@ -143,8 +145,8 @@ static int cmd_prompt(opts *o)
     size_t len;
     char *text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, &len, &err);
     if (!text)
-        return print_error(&err), 2;
-    ph_host *h = open_host(o, 0);
+        return ph_cli_print_error(&err), 2;
+    ph_host *h = ph_cli_open_host(o, 0);
     if (!h)
         return free(text), 1;
     ph_prompt p;
@@ -152,7 +154,7 @@ static int cmd_prompt(opts *o)
     if (ph_host_render(h, o->tmpl, text, len, &p, &err) != 0) {
         if (err.code == PH_ERR_JSON)
             ph_error_prefix(&err, "%s", o->file);
-        print_error(&err);
+        ph_cli_print_error(&err);
         rc = err.code == PH_ERR_JSON || err.code == PH_ERR_NOTFOUND ? 2 : 1;
     } else {
         if (o->body)
@@ -182,7 +184,7 @@ static int print_check(ph_host *h)
     ph_snapshot_set set;
     ph_error err;
     if (ph_host_snapshots(h, &set, &err) != 0)
-        return print_error(&err), 1;
+        return ph_cli_print_error(&err), 1;
     printf("%-12s %-22s %6s %7s   %-5s  %s\n", "template", "snapshot", "chars", "~tokens", "tools", "status");
     int failed = ph_check_generation(ph_host_gen(h), &set, print_row, NULL, NULL);
     int rows = 0;
@@ -226,7 +228,7 @@ static void report_reload(ph_host *h, const ph_event *ev)
 static int cmd_check(opts *o)
 {
     if (!o->watch) {
-        ph_host *h = open_host(o, 0);
+        ph_host *h = ph_cli_open_host(o, 0);
         if (!h)
             return 1;
         int rc = print_check(h);
@@ -236,7 +238,7 @@ static int cmd_check(opts *o)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     ph_host *h = NULL;
-    while (!stop_watch && !(h = open_host(o, 1))) {
+    while (!stop_watch && !(h = ph_cli_open_host(o, 1))) {
         fprintf(stderr, "planhost: waiting for a save under %s ...\n", o->root);
         wait_for_change(o->root);
     }
@@ -270,12 +272,16 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return printf("planhost %s\n", PH_VERSION), 0;
     opts o = {0};
-    if (parse_opts(argc - 2, argv + 2, &o) != 0)
+    if (ph_cli_parse_opts(argc - 2, argv + 2, &o) != 0)
         return 2;
     if (strcmp(cmd, "prompt") == 0)
         return cmd_prompt(&o);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(&o);
+    if (strcmp(cmd, "plan") == 0)
+        return ph_cli_plan(&o);
+    if (strcmp(cmd, "parse") == 0)
+        return ph_cli_parse(&o);
     fprintf(stderr, "planhost: unknown command '%s'\n", cmd);
     return usage(stderr);
 }

@@ -14,7 +14,15 @@
 #include <time.h>
 
 #include "jsonw.h"
+#include "request.h"
 #include "tree.h"
+#include "wire.h"
+
+typedef struct req_node {
+    struct req_node *next;
+    ph_req *req;
+    int finished;
+} req_node;
 
 typedef struct queued_event {
     struct queued_event *next;
@@ -33,6 +41,12 @@ struct ph_host {
     double next_check_ms;
     queued_event *head, *tail;
     queued_event *taken;          /* the last event handed out, freed on the next take */
+    ph_http *http;
+    ph_req_env env;
+    char *url, *model;
+    int budget_ms;
+    unsigned long next_request;
+    req_node *requests;           /* pending, and finished ones not yet swept */
 };
 
 static double now_ms(void)
@@ -42,8 +56,9 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void queue_event(ph_host *h, ph_event_kind kind, unsigned long request, ph_buf *json)
+static void queue_event(void *host, ph_event_kind kind, unsigned long request, ph_buf *json)
 {
+    ph_host *h = host;
     queued_event *q = calloc(1, sizeof *q);
     if (!q) {
         ph_buf_free(json);
@@ -122,6 +137,52 @@ int ph_host_reload(ph_host *h, ph_error *err)
     return 0;
 }
 
+static void request_finished(void *host, ph_req *r)
+{
+    ph_host *h = host;
+    for (req_node *n = h->requests; n; n = n->next)
+        if (n->req == r)
+            n->finished = 1;
+}
+
+/* Frees requests whose plan event is queued. Runs outside every request callback. */
+static void sweep_requests(ph_host *h)
+{
+    req_node **p = &h->requests;
+    while (*p) {
+        req_node *n = *p;
+        if (n->finished) {
+            *p = n->next;
+            ph_req_free(n->req);
+            free(n);
+        } else {
+            p = &n->next;
+        }
+    }
+}
+
+static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
+{
+    int api = ph_api_parse(cfg->api ? cfg->api : "ollama");
+    if (api < 0)
+        return ph_error_set(err, PH_ERR_ARG, "unknown api '%s' (known: ollama, ollama-generate, openai, llamacpp)", cfg->api);
+    h->http = ph_http_new();
+    if (!h->http)
+        return ph_error_set(err, PH_ERR_MEMORY, "cannot set up libcurl");
+    h->url = strdup(cfg->url ? cfg->url : "http://127.0.0.1:11434");
+    size_t n = strlen(h->url);
+    while (n > 0 && h->url[n - 1] == '/')
+        h->url[--n] = '\0';
+    h->model = strdup(cfg->model ? cfg->model : PH_DEFAULT_MODEL);
+    h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 30000;
+    ph_req_env env = {h->http, h->url, api, h->model,
+                      cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
+                      cfg->first_byte_timeout_ms, queue_event, request_finished, h};
+    h->env = env;
+    h->next_request = 1;
+    return 0;
+}
+
 ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
 {
     ph_host *h = calloc(1, sizeof *h);
@@ -134,8 +195,10 @@ ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
     h->watch = cfg->watch;
     h->interval_ms = cfg->watch_interval_ms > 0 ? cfg->watch_interval_ms : 100;
     h->signature = ph_tree_signature(h->root);
-    h->gen = build_generation(h, 1, err);
-    if (!h->gen) {
+    if (setup_network(h, cfg, err) != 0 || !(h->gen = build_generation(h, 1, err))) {
+        ph_http_free(h->http);
+        free(h->url);
+        free(h->model);
         free(h->root);
         free(h);
         return NULL;
@@ -166,10 +229,56 @@ void ph_host_close(ph_host *h)
 {
     if (!h)
         return;
+    for (req_node *n = h->requests; n; n = n->next)
+        n->finished = 1;
+    sweep_requests(h);
+    ph_http_free(h->http);
     free_queue(h);
     ph_gen_release(h->gen);
+    free(h->url);
+    free(h->model);
     free(h->root);
     free(h);
+}
+
+unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err)
+{
+    ph_request_opts opts = *o;
+    if (opts.budget_ms <= 0)
+        opts.budget_ms = h->budget_ms;
+    req_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return ph_error_set(err, PH_ERR_MEMORY, "out of memory"), 0;
+    unsigned long id = h->next_request;
+    n->next = h->requests;        /* linked first: a request may finish while it starts */
+    h->requests = n;
+    n->req = ph_req_start(&h->env, h->gen, id, &opts, err);
+    if (!n->req) {
+        h->requests = n->next;
+        free(n);
+        return 0;
+    }
+    h->next_request++;
+    return id;
+}
+
+int ph_host_cancel(ph_host *h, unsigned long request)
+{
+    for (req_node *n = h->requests; n; n = n->next)
+        if (!n->finished && ph_req_id(n->req) == request) {
+            ph_req_cancel(n->req);
+            n->finished = 1;
+            return 0;
+        }
+    return -1;
+}
+
+int ph_host_pending(const ph_host *h)
+{
+    int k = 0;
+    for (const req_node *n = h->requests; n; n = n->next)
+        k += !n->finished;
+    return k;
 }
 
 /* One look at the files: a change is acted on once it has held still for an interval. */
@@ -194,9 +303,30 @@ static int queued(const ph_host *h)
     return n;
 }
 
+static void sleep_ms(double ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1e3), (long)((ms - (double)(time_t)(ms / 1e3) * 1e3) * 1e6)};
+    nanosleep(&ts, NULL);
+}
+
+/* One round of work: network I/O (waiting at most `wait_ms`), then finished requests. */
+static void work(ph_host *h, double wait_ms)
+{
+    if (ph_http_running(h->http))
+        ph_http_poll(h->http, (int)(wait_ms + 0.5));
+    else
+        sleep_ms(wait_ms);
+    sweep_requests(h);
+}
+
 int ph_host_poll(ph_host *h, int timeout_ms)
 {
     double deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    sweep_requests(h);
+    if (ph_http_running(h->http))
+        work(h, 0);                /* whatever is ready now, even with timeout 0 */
     for (;;) {
         double t = now_ms();
         if (h->watch && t >= h->next_check_ms) {
@@ -208,11 +338,7 @@ int ph_host_poll(ph_host *h, int timeout_ms)
         double wake = h->watch ? h->next_check_ms : t + 50;
         if (timeout_ms >= 0 && deadline < wake)
             wake = deadline;
-        double wait = wake - t;
-        if (wait > 0) {
-            struct timespec ts = {(time_t)(wait / 1e3), (long)((wait - (double)(time_t)(wait / 1e3) * 1e3) * 1e6)};
-            nanosleep(&ts, NULL);
-        }
+        work(h, wake - t);
     }
 }
 

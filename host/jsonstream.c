@@ -288,8 +288,6 @@ static int emit_buffered(ph_json *j, ph_json_kind kind, const char *text, uint64
 
 /* ---- strings --------------------------------------------------------------------------- */
 
-#define ONES 0x0101010101010101ull
-
 /* Skips string content that needs no decoding (plain ASCII and valid UTF-8) from q, at most
  * max bytes and not past end; returns where it stopped. */
 static HOT_INLINE const uint8_t *scan_str(const uint8_t *q, const uint8_t *end, size_t max)
@@ -321,6 +319,8 @@ static HOT_INLINE const uint8_t *scan_str(const uint8_t *q, const uint8_t *end, 
         q += n;
     }
 }
+
+#define ONES 0x0101010101010101ull
 
 /* Skips whitespace from p; runs of spaces (indentation) a word at a time. */
 static HOT_INLINE const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)

@@ -118,7 +118,8 @@ void ph_json_reset(ph_json *j);
  *                     last digit; the byte that ended it is not included). Feeding the rest
  *                     (buf + *consumed) resumes the parse exactly where it stopped.
  *   PH_JSON_COMPLETE  bytes up to the end of the top-level value; later feeds use 0 bytes.
- *   PH_JSON_ERROR     bytes before the offending one (see ph_json_error for the offset). */
+ *   PH_JSON_ERROR     bytes before the error offset (0 when it lies in an earlier feed);
+ *                     see ph_json_error. */
 ph_json_status ph_json_feed(ph_json *j, const void *buf, size_t len, size_t *consumed);
 
 /* Marks the end of input: delivers a pending top-level number, then checks that the input

@@ -24,7 +24,27 @@ typedef struct ph_host_config {
                                copied, so it may be freed after ph_host_open */
     int watch;              /* nonzero: ph_host_poll reloads scripts saved on disk */
     int watch_interval_ms;  /* how often poll looks at the files; 0 means 100 */
+    /* The model server (all copied; NULL/0 picks the default in brackets). */
+    const char *url;        /* ["http://127.0.0.1:11434"] */
+    const char *api;        /* "ollama" (/api/chat), "ollama-generate", "openai", "llamacpp" ["ollama"] */
+    const char *model;      /* [PH_DEFAULT_MODEL] */
+    long connect_timeout_ms;    /* [1000] */
+    long first_byte_timeout_ms; /* [0: none] */
+    int budget_ms;          /* a request's default time budget [30000] */
 } ph_host_config;
+
+#define PH_DEFAULT_MODEL "qwen2.5:7b-instruct"
+
+/* One planning request. Everything is copied at submit. */
+typedef struct ph_request_opts {
+    const char *snapshot;   /* snapshot JSON (DESIGN.md, Formats) */
+    size_t len;
+    const char *agent;      /* agent id for events; NULL: the snapshot's "agent" field */
+    const char *template;   /* NULL: "simplified" */
+    int budget_ms;          /* time budget; 0: the host's default */
+    const char *const *headers;  /* extra HTTP headers, NULL-terminated (may be NULL) */
+    const char *record;     /* write the raw stream with arrival times here (may be NULL) */
+} ph_request_opts;
 
 typedef enum ph_event_kind {
     PH_EVENT_STEP, PH_EVENT_FALLBACK, PH_EVENT_PLAN, PH_EVENT_RELOAD, PH_EVENT_PROVISIONAL,
@@ -66,6 +86,19 @@ int ph_host_next_event(ph_host *h, ph_event *ev);
  * passes; queues a reload event either way. Returns 0 when swapped, -1 when the old
  * generation keeps serving (`err`, may be NULL, says why). */
 int ph_host_reload(ph_host *h, ph_error *err);
+
+/* Submits a request. Returns its id (> 0): the request then ends in exactly one plan event
+ * (after step and fallback events) delivered by ph_host_poll, unless cancelled. Returns 0
+ * with `err` filled when the request cannot be made at all (malformed snapshot: PH_ERR_JSON
+ * with the byte offset; unknown template: PH_ERR_NOTFOUND); no event follows then. */
+unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err);
+
+/* Cancels a pending request: no further event is delivered for it. Returns 0, or -1 for an
+ * unknown or finished id. */
+int ph_host_cancel(ph_host *h, unsigned long request);
+
+/* Requests submitted and not yet ended. */
+int ph_host_pending(const ph_host *h);
 
 /* Renders template `name` for one snapshot (JSON text). On success fills `out`, which the
  * caller frees with ph_prompt_free. Returns 0, or -1 with `err` filled: PH_ERR_NOTFOUND for

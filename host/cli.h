@@ -1,0 +1,25 @@
+/* cli.h — what the command's files share: parsed options and small helpers. */
+#ifndef PH_CLI_H
+#define PH_CLI_H
+
+#include "planhost.h"
+
+typedef struct opts {
+    const char *root, *tmpl, *api, *model, *url, *file;
+    const char *timeout, *record, *chunk, *snapshot, *header;
+    int body, watch, pretty;
+} opts;
+
+/* Parses the options every command shares; a non-option argument becomes o->file. Prints
+ * the problem and returns -1 on a bad option. */
+int ph_cli_parse_opts(int argc, char **argv, opts *o);
+void ph_cli_print_error(const ph_error *err);
+/* Opens a host on o->root with o's server settings; prints the error and returns NULL. */
+ph_host *ph_cli_open_host(const opts *o, int watch);
+
+int ph_cli_plan(opts *o);                /* cli_plan.c */
+int ph_cli_parse(opts *o);               /* cli_plan.c */
+int ph_cli_lua(int argc, char **argv);   /* cli_lua.c */
+int ph_sim_main(int argc, char **argv);  /* sim.c: the simulated model server */
+
+#endif

@@ -1,0 +1,226 @@
+/* cli_plan — `planhost plan` and `planhost parse`.
+ *
+ *   plan SNAPSHOT.json: submits one request to the model server and prints its events as
+ *     they happen, one JSON object per line (or, with --pretty, steps as they arrive and a
+ *     summary line). Always ends with the request's one plan event.
+ *   parse FILE: runs saved model output through the plan parser in --chunk N byte pieces
+ *     and prints what it emits — the designer's tool for "why was this output rejected".
+ * Depends on the public API, host.h and planparse. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "host.h"
+#include "jsonw.h"
+#include "planparse.h"
+#include "tree.h"
+
+#define MAX_INPUT (4u << 20)
+
+/* ---- plan ---------------------------------------------------------------------------- */
+
+/* Prints `json`'s string or number field `key` (first match) into out; "" when absent. */
+static void field(const char *json, const char *key, char *out, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    out[0] = '\0';
+    if (!p)
+        return;
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        for (p++; *p && *p != '"' && n + 1 < size; p++)
+            out[n++] = *p == '\\' && p[1] ? *++p : *p;
+    } else {
+        while (*p && *p != ',' && *p != '}' && n + 1 < size)
+            out[n++] = *p++;
+    }
+    out[n] = '\0';
+}
+
+static void print_pretty(const ph_event *ev)
+{
+    char a[256], b[256], c[256], d[512];
+    switch (ev->kind) {
+    case PH_EVENT_STEP: {
+        const char *step = strstr(ev->json, "\"step\":");
+        field(ev->json, "t_ms", a, sizeof a);
+        field(ev->json, "index", b, sizeof b);
+        const char *end = step ? strstr(step, ",\"t_ms\"") : NULL;
+        printf("  %8s ms  step %s  %.*s\n", a, b, step && end ? (int)(end - step - 7) : 0, step ? step + 7 : "");
+        break;
+    }
+    case PH_EVENT_FALLBACK:
+        field(ev->json, "from", a, sizeof a);
+        field(ev->json, "to", b, sizeof b);
+        field(ev->json, "reason", c, sizeof c);
+        field(ev->json, "error", d, sizeof d);
+        printf("  fallback %s -> %s: %s (%s)\n", a, b, c, d);
+        break;
+    case PH_EVENT_PLAN: {
+        char total[32], first[32], chars[32], ptok[32], ctok[32], partial[16];
+        field(ev->json, "tier", a, sizeof a);
+        field(ev->json, "source", b, sizeof b);
+        field(ev->json, "plan_id", c, sizeof c);
+        field(ev->json, "total_ms", total, sizeof total);
+        field(ev->json, "first_step_ms", first, sizeof first);
+        field(ev->json, "prompt_chars", chars, sizeof chars);
+        field(ev->json, "prompt_tokens", ptok, sizeof ptok);
+        field(ev->json, "completion_tokens", ctok, sizeof ctok);
+        field(ev->json, "partial", partial, sizeof partial);
+        const char *steps = strstr(ev->json, "\"steps\":");
+        printf("plan %s from %s (%s)%s: first step %s ms, total %s ms, prompt %s chars / %s tokens, "
+               "completion %s tokens\n", c, a, b, strcmp(partial, "true") == 0 ? " PARTIAL" : "",
+               first, total, chars, ptok, ctok);
+        if (steps && strcmp(b, "llm") != 0)
+            printf("  steps %.*s\n", (int)(strstr(steps, "]") - steps - 7), steps + 8);
+        break;
+    }
+    default:
+        printf("%s\n", ev->json);
+    }
+    fflush(stdout);
+}
+
+static int run_plan(ph_host *h, const opts *o, const char *text, size_t len)
+{
+    const char *headers[2] = {o->header, NULL};
+    ph_request_opts ro = {.snapshot = text, .len = len, .template = o->tmpl,
+                          .budget_ms = o->timeout ? atoi(o->timeout) : 0,
+                          .headers = o->header ? headers : NULL, .record = o->record};
+    ph_error err;
+    unsigned long id = ph_host_submit(h, &ro, &err);
+    if (!id) {
+        if (err.code == PH_ERR_JSON)
+            ph_error_prefix(&err, "%s", o->file);
+        ph_cli_print_error(&err);
+        return err.code == PH_ERR_JSON || err.code == PH_ERR_NOTFOUND ? 2 : 1;
+    }
+    for (int done = 0; !done;) {
+        ph_host_poll(h, 1000);
+        ph_event ev;
+        while (ph_host_next_event(h, &ev)) {
+            if (o->pretty)
+                print_pretty(&ev);
+            else
+                printf("%s\n", ev.json), fflush(stdout);
+            done |= ev.kind == PH_EVENT_PLAN && ev.request == id;
+        }
+    }
+    return 0;
+}
+
+int ph_cli_plan(opts *o)
+{
+    if (!o->file) {
+        fputs("planhost plan: which snapshot? (planhost plan [--url U] SNAPSHOT.json)\n", stderr);
+        return 2;
+    }
+    if (o->timeout && atoi(o->timeout) <= 0) {
+        fprintf(stderr, "planhost plan: --timeout-ms needs a positive number, not '%s'\n", o->timeout);
+        return 2;
+    }
+    ph_error err;
+    size_t len;
+    char *text = ph_read_file(o->file, MAX_INPUT, &len, &err);
+    if (!text)
+        return ph_cli_print_error(&err), 2;
+    ph_host *h = ph_cli_open_host(o, 0);
+    int rc = h ? run_plan(h, o, text, len) : 1;
+    ph_host_close(h);
+    free(text);
+    return rc;
+}
+
+/* ---- parse --------------------------------------------------------------------------- */
+
+static int parse_step(void *ud, const ph_pp_step *s)
+{
+    size_t fed = *(size_t *)ud;
+    printf("{\"event\":\"step\",\"index\":%d,%s%s%s\"fed\":%zu,\"step\":%.*s}\n", s->index,
+           s->agent ? "\"agent\":\"" : "", s->agent ? s->agent : "", s->agent ? "\"," : "", fed,
+           (int)s->len, s->json);
+    return 0;
+}
+
+static int parse_plan(void *ud, const ph_pp_plan *p)
+{
+    ph_buf b;
+    ph_buf_init(&b, 1u << 20);
+    ph_buf_adds(&b, "{\"event\":\"plan\"");
+    if (p->agent)
+        ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, p->agent);
+    ph_buf_addf(&b, ",\"fed\":%zu,\"partial\":%s,\"plan\":{\"plan_id\":", *(size_t *)ud,
+                p->partial ? "true" : "false");
+    ph_jsonw_cstr(&b, p->plan_id);
+    ph_buf_adds(&b, ",\"steps\":");
+    ph_buf_add(&b, p->steps_json, p->steps_len);
+    ph_buf_adds(&b, "},\"dropped\":[");
+    for (int i = 0; i < p->ndropped; i++) {
+        ph_buf_addf(&b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
+        ph_jsonw_cstr(&b, p->dropped[i].reason);
+        ph_buf_adds(&b, "}");
+    }
+    ph_buf_adds(&b, "]}");
+    printf("%s\n", ph_buf_str(&b));
+    ph_buf_free(&b);
+    return 0;
+}
+
+static int run_parse(ph_host *h, const opts *o, const char *text, size_t len)
+{
+    ph_gen *g = ph_host_gen(h);
+    const ph_template *t = o->tmpl ? ph_gen_find_template(g, o->tmpl) : NULL;
+    if (o->tmpl && !t) {
+        fprintf(stderr, "planhost parse: unknown template '%s'\n", o->tmpl);
+        return 2;
+    }
+    size_t chunk = o->chunk ? (size_t)atol(o->chunk) : len, fed = 0;
+    if (chunk == 0)
+        chunk = len ? len : 1;
+    ph_pp_callbacks cb = {parse_step, parse_plan};
+    ph_planparse *pp = ph_planparse_new(ph_gen_registry(g), t ? t->tools : NULL, t ? t->ntools : 0,
+                                        t && t->batch ? PH_PP_BATCH : 0, &cb, &fed);
+    ph_pp_status st = PH_PP_MORE;
+    while (fed < len && st == PH_PP_MORE) {
+        size_t n = len - fed < chunk ? len - fed : chunk;
+        fed += n;
+        st = ph_planparse_feed(pp, text + fed - n, n);
+    }
+    if (st == PH_PP_MORE)
+        st = ph_planparse_finish(pp);
+    int rc = 0;
+    if (st == PH_PP_ERROR) {
+        printf("{\"event\":\"error\",\"fed\":%zu,\"error\":", fed);
+        ph_buf b;
+        ph_buf_init(&b, 4096);
+        ph_jsonw_cstr(&b, ph_planparse_error(pp));
+        printf("%s}\n", ph_buf_str(&b));
+        ph_buf_free(&b);
+        rc = 1;
+    }
+    ph_planparse_free(pp);
+    return rc;
+}
+
+int ph_cli_parse(opts *o)
+{
+    if (!o->file) {
+        fputs("planhost parse: which file? (planhost parse [--chunk N] [--template T] FILE)\n", stderr);
+        return 2;
+    }
+    ph_error err;
+    size_t len;
+    char *text = ph_read_file(o->file, MAX_INPUT, &len, &err);
+    if (!text)
+        return ph_cli_print_error(&err), 2;
+    ph_host *h = ph_cli_open_host(o, 0);
+    int rc = h ? run_parse(h, o, text, len) : 1;
+    ph_host_close(h);
+    free(text);
+    return rc;
+}

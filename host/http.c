@@ -1,0 +1,304 @@
+/* http — non-blocking POSTs over libcurl multi. See http.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+
+#define ERROR_BODY_CAP 4096
+
+typedef struct xfer {
+    struct xfer *next;
+    unsigned long id;
+    CURL *easy;
+    struct curl_slist *headers;
+    ph_http_callbacks cb;
+    void *ud;
+    double start_ms, first_byte_ms;
+    long first_byte_timeout, total_timeout;
+    size_t max_response, received;
+    long status;
+    int stopped, too_large;
+    ph_buf errbody;
+    char errbuf[CURL_ERROR_SIZE];
+} xfer;
+
+struct ph_http {
+    CURLM *multi;
+    xfer *list;
+    unsigned long next_id;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+const char *ph_http_fail_name(ph_http_fail f)
+{
+    static const char *const names[] = {"ok", "connect", "timeout", "recv", "too_large",
+                                        "stopped", "cancelled", "other"};
+    return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "other";
+}
+
+ph_http *ph_http_new(void)
+{
+    static int global_done;
+    if (!global_done && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;
+    global_done = 1;
+    ph_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->multi = curl_multi_init();
+    if (!h->multi) {
+        free(h);
+        return NULL;
+    }
+    h->next_id = 1;
+    return h;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    xfer *x = ud;
+    size_t len = size * n;
+    if (x->first_byte_ms < 0)
+        x->first_byte_ms = now_ms() - x->start_ms;
+    if (!x->status)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    x->received += len;
+    if (x->received > x->max_response) {
+        x->too_large = 1;
+        return 0;                        /* anything but len aborts the transfer */
+    }
+    if (x->status >= 300) {
+        if (x->errbody.len < ERROR_BODY_CAP)
+            ph_buf_add(&x->errbody, p, len < ERROR_BODY_CAP ? len : ERROR_BODY_CAP);
+        return len;
+    }
+    if (x->cb.data && x->cb.data(x->ud, p, len)) {
+        x->stopped = 1;
+        return 0;
+    }
+    return len;
+}
+
+static void xfer_free(xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->headers);
+    ph_buf_free(&x->errbody);
+    free(x);
+}
+
+static int setup_easy(xfer *x, const ph_http_request *req)
+{
+    CURL *e = x->easy;
+    x->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    x->headers = curl_slist_append(x->headers, "Expect:");   /* no 100-continue round trip */
+    for (const char *const *hd = req->headers; hd && *hd; hd++)
+        x->headers = curl_slist_append(x->headers, *hd);
+    long total = req->total_timeout_ms;
+    int bad = !x->headers;
+    bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                            req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 2000L) != CURLE_OK;
+    if (total > 0)   /* a backstop; poll enforces the exact deadline itself */
+        bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total + 1000L) != CURLE_OK;
+    return bad ? -1 : 0;
+}
+
+unsigned long ph_http_start(ph_http *h, const ph_http_request *req, const ph_http_callbacks *cb, void *ud)
+{
+    xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return 0;
+    x->easy = curl_easy_init();
+    x->cb = *cb;
+    x->ud = ud;
+    x->start_ms = now_ms();
+    x->first_byte_ms = -1;
+    x->first_byte_timeout = req->first_byte_timeout_ms;
+    x->total_timeout = req->total_timeout_ms;
+    x->max_response = req->max_response ? req->max_response : (4u << 20);
+    ph_buf_init(&x->errbody, ERROR_BODY_CAP * 2);
+    if (!x->easy || setup_easy(x, req) != 0 || curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
+        xfer_free(x);
+        return 0;
+    }
+    x->id = h->next_id++;
+    x->next = h->list;
+    h->list = x;
+    return x->id;
+}
+
+/* Unlinks `x` from the running list and the multi handle. */
+static void detach(ph_http *h, xfer *x)
+{
+    for (xfer **p = &h->list; *p; p = &(*p)->next)
+        if (*p == x) {
+            *p = x->next;
+            break;
+        }
+    curl_multi_remove_handle(h->multi, x->easy);
+}
+
+static ph_http_fail classify(const xfer *x, CURLcode rc)
+{
+    if (x->stopped)
+        return PH_HTTP_STOPPED;
+    if (x->too_large)
+        return PH_HTTP_TOO_LARGE;
+    switch (rc) {
+    case CURLE_OK:
+        return PH_HTTP_OK;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return PH_HTTP_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return x->status ? PH_HTTP_TIMEOUT : PH_HTTP_CONNECT;
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+        return PH_HTTP_RECV;
+    default:
+        return PH_HTTP_OTHER;
+    }
+}
+
+/* Detaches `x`, reports its result, frees it. */
+static void finish(ph_http *h, xfer *x, ph_http_fail fail, const char *message)
+{
+    detach(h, x);
+    if (!x->status)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    if (!message && x->status >= 300)
+        message = x->errbody.len ? ph_buf_str(&x->errbody) : "(empty error body)";
+    ph_http_result res = {x->status, fail, message, x->first_byte_ms, now_ms() - x->start_ms};
+    if (x->cb.done)
+        x->cb.done(x->ud, &res);
+    xfer_free(x);
+}
+
+static void read_done(ph_http *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = m->data.result;
+        ph_http_fail fail = classify(x, rc);
+        const char *msg = fail == PH_HTTP_OK || fail == PH_HTTP_STOPPED ? NULL
+                          : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+        finish(h, x, fail, msg);
+    }
+}
+
+/* Ends transfers whose first-byte or total deadline has passed. */
+static void check_deadlines(ph_http *h)
+{
+    double t = now_ms();
+    xfer *x = h->list;
+    while (x) {
+        xfer *next = x->next;
+        double age = t - x->start_ms;
+        char msg[128];
+        if (x->total_timeout > 0 && age >= (double)x->total_timeout) {
+            snprintf(msg, sizeof msg, "no complete answer within %ld ms", x->total_timeout);
+            finish(h, x, PH_HTTP_TIMEOUT, msg);
+        } else if (x->first_byte_timeout > 0 && x->first_byte_ms < 0 && age >= (double)x->first_byte_timeout) {
+            snprintf(msg, sizeof msg, "no first byte within %ld ms", x->first_byte_timeout);
+            finish(h, x, PH_HTTP_TIMEOUT, msg);
+        }
+        x = next;
+    }
+}
+
+long ph_http_next_timeout(const ph_http *h)
+{
+    double t = now_ms(), best = -1;
+    for (const xfer *x = h->list; x; x = x->next) {
+        double d = -1;
+        if (x->total_timeout > 0)
+            d = x->start_ms + (double)x->total_timeout - t;
+        if (x->first_byte_timeout > 0 && x->first_byte_ms < 0) {
+            double f = x->start_ms + (double)x->first_byte_timeout - t;
+            d = d < 0 || f < d ? f : d;
+        }
+        if (d >= 0 && (best < 0 || d < best))
+            best = d;
+        else if (d < 0 && (x->total_timeout > 0 || x->first_byte_timeout > 0))
+            best = 0;
+    }
+    return best < 0 ? -1 : (long)best + 1;
+}
+
+int ph_http_poll(ph_http *h, int timeout_ms)
+{
+    int running = 0;
+    curl_multi_perform(h->multi, &running);
+    read_done(h);
+    check_deadlines(h);
+    if (!h->list)
+        return 0;
+    long next = ph_http_next_timeout(h);
+    int wait = timeout_ms < 0 ? 1000 : timeout_ms;
+    if (next >= 0 && next < wait)
+        wait = (int)next;
+    curl_multi_poll(h->multi, NULL, 0, wait, NULL);
+    curl_multi_perform(h->multi, &running);
+    read_done(h);
+    check_deadlines(h);
+    return ph_http_running(h);
+}
+
+int ph_http_running(const ph_http *h)
+{
+    int n = 0;
+    for (const xfer *x = h->list; x; x = x->next)
+        n++;
+    return n;
+}
+
+void ph_http_cancel(ph_http *h, unsigned long id)
+{
+    for (xfer *x = h->list; x; x = x->next)
+        if (x->id == id) {
+            finish(h, x, PH_HTTP_CANCELLED, "cancelled");
+            return;
+        }
+}
+
+void ph_http_free(ph_http *h)
+{
+    if (!h)
+        return;
+    while (h->list) {
+        xfer *x = h->list;
+        detach(h, x);
+        xfer_free(x);
+    }
+    curl_multi_cleanup(h->multi);
+    free(h);
+}

@@ -1,0 +1,49 @@
+/* request — one planning request's life: prompt, HTTP stream, decoding, parsing, events.
+ *
+ * A request renders its template against its generation (held until it ends, so a reload
+ * mid-stream does not change it), posts the body, feeds the streamed body through framing
+ * and planparse, queues a step event as each step closes and stops the transfer once the
+ * plan has closed. It always ends in exactly one plan event: from the model (complete, or
+ * partial when the stream ended early with complete steps), or — after a fallback event
+ * naming the reason — from the emergency tier (Scan, then Wait), which cannot fail.
+ * Depends on script, wire, http, framing, planparse, jsonw; host.c owns the queue. */
+#ifndef PH_REQUEST_H
+#define PH_REQUEST_H
+
+#include "buf.h"
+#include "http.h"
+#include "planhost.h"
+#include "script.h"
+
+typedef struct ph_req ph_req;
+
+/* What a request needs from its host: where to send, how to queue events. */
+typedef struct ph_req_env {
+    ph_http *http;
+    const char *url;            /* base URL: "http://127.0.0.1:11434" */
+    int api;                    /* ph_api */
+    const char *model;
+    long connect_timeout_ms;
+    long first_byte_timeout_ms;
+    void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);
+    void (*finished)(void *host, ph_req *r);   /* the plan event is queued: free it */
+    void *host;
+} ph_req_env;
+
+/* Starts request `id` on generation `g` (retained). Returns the request, or NULL with `err`
+ * filled when it cannot even start (bad snapshot JSON, unknown template): then no event is
+ * queued and the caller reports the error. A request whose transfer cannot start still
+ * returns and ends at once through the emergency tier. */
+ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const ph_request_opts *o,
+                     ph_error *err);
+
+/* Cancels: the transfer stops and the request ends (plan event from the emergency tier with
+ * reason "cancelled" is NOT queued; a cancelled request queues nothing more). */
+void ph_req_cancel(ph_req *r);
+
+unsigned long ph_req_id(const ph_req *r);
+
+/* Frees a finished or cancelled request and drops its generation reference. */
+void ph_req_free(ph_req *r);
+
+#endif
