@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "host.h"
+#include "schema.h"
 #include "tree.h"
 #include "wire.h"
 
@@ -121,11 +122,15 @@ static int print_body(ph_host *h, const opts *o, const ph_prompt *p)
         return 2;
     }
     const ph_template *t = ph_gen_find_template(ph_host_gen(h), o->tmpl);
+    ph_buf schema, body;
+    ph_buf_init(&schema, 1u << 20);
+    if (t->schema)
+        ph_schema_build(ph_gen_registry(ph_host_gen(h)), t->tools, t->ntools, t->batch, &schema);
     ph_request_spec spec = {(ph_api)api, o->model ? o->model : PH_DEFAULT_MODEL, p->system, p->system_len,
-                            p->user, p->user_len, &t->options, NULL, NULL};
-    ph_buf body;
+                            p->user, p->user_len, &t->options, NULL, t->schema ? ph_buf_str(&schema) : NULL};
     ph_buf_init(&body, 4u << 20);
     int rc = ph_wire_body(&spec, &body);
+    ph_buf_free(&schema);
     if (rc == 0)
         printf("%s\n", ph_buf_str(&body));
     fprintf(stderr, "POST %s  %zu bytes\n", ph_api_path((ph_api)api), body.len);

@@ -44,7 +44,10 @@ static int push_failure(lua_State *L, const ph_error *err)
     return 4;
 }
 
-static const char *const OPEN_KEYS[] = {"root", "watch", "interval_ms", NULL};
+static const char *const OPEN_KEYS[] = {
+    "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
+    "first_byte_timeout_ms", "budget_ms", NULL,
+};
 
 static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
 {
@@ -75,6 +78,18 @@ static int l_open(lua_State *L)
         cfg.watch = lua_toboolean(L, -1);
         lua_getfield(L, 1, "interval_ms");
         cfg.watch_interval_ms = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "url");
+        cfg.url = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "api");
+        cfg.api = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "model");
+        cfg.model = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "connect_timeout_ms");
+        cfg.connect_timeout_ms = (long)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "first_byte_timeout_ms");
+        cfg.first_byte_timeout_ms = (long)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "budget_ms");
+        cfg.budget_ms = (int)luaL_optinteger(L, -1, 0);
     }
     lhost *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->h = NULL;
@@ -125,6 +140,57 @@ static void push_tool_names(lua_State *L, const ph_registry *r, const int *idx, 
         lua_pushstring(L, r->tools[idx[i]].name);
         lua_rawseti(L, -2, i + 1);
     }
+}
+
+static const char *const SUBMIT_KEYS[] = {"snapshot", "agent", "template", "budget_ms", "headers", "record", NULL};
+
+#define MAX_HEADERS 8
+
+/* host:submit{snapshot = JSON, agent =, template =, budget_ms =, headers = {"K: v"}, record = path}
+ * -> request id | nil, msg, code, where */
+static int l_submit(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_keys(L, 2, SUBMIT_KEYS, "host:submit");
+    ph_request_opts o = {0};
+    lua_getfield(L, 2, "snapshot");
+    o.snapshot = luaL_checklstring(L, -1, &o.len);
+    lua_getfield(L, 2, "agent");
+    o.agent = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "template");
+    o.template = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "budget_ms");
+    o.budget_ms = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 2, "record");
+    o.record = luaL_optstring(L, -1, NULL);
+    const char *headers[MAX_HEADERS + 1] = {NULL};
+    if (lua_getfield(L, 2, "headers") == LUA_TTABLE) {
+        for (int i = 0; i < MAX_HEADERS && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING; i++)
+            headers[i] = lua_tostring(L, -1);    /* kept alive by the table until submit copies */
+        o.headers = headers;
+    }
+    ph_error err;
+    unsigned long id = ph_host_submit(h, &o, &err);
+    if (!id)
+        return push_failure(L, &err);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+/* host:cancel(id) -> true | false */
+static int l_cancel(lua_State *L)
+{
+    ph_host *h = check_host(L);
+    lua_pushboolean(L, ph_host_cancel(h, (unsigned long)luaL_checkinteger(L, 2)) == 0);
+    return 1;
+}
+
+/* host:pending() -> requests submitted and not ended */
+static int l_pending(lua_State *L)
+{
+    lua_pushinteger(L, ph_host_pending(check_host(L)));
+    return 1;
 }
 
 /* host:templates() -> { {name, file, tools = {...}, batch, schema, system_chars}, ... } */
@@ -375,7 +441,8 @@ static int l_clock(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
-    {"memory", l_memory}, {"parse", l_parse}, {"close", l_close}, {NULL, NULL},
+    {"memory", l_memory}, {"parse", l_parse}, {"submit", l_submit}, {"cancel", l_cancel},
+    {"pending", l_pending}, {"close", l_close}, {NULL, NULL},
 };
 
 static const luaL_Reg host_meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};

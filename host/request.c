@@ -12,6 +12,7 @@
 #include "jsonstream.h"
 #include "jsonw.h"
 #include "planparse.h"
+#include "schema.h"
 #include "selfcheck.h"
 #include "wire.h"
 
@@ -264,10 +265,16 @@ static int render(ph_req *r, const ph_request_opts *o, ph_buf *body, ph_error *e
         return -1;
     }
     r->prompt_chars = ph_utf8_chars(r->tmpl->system, r->tmpl->system_len) + ph_utf8_chars(user.data, user.len);
+    ph_buf schema;
+    ph_buf_init(&schema, 1u << 20);
+    if (r->tmpl->schema)
+        ph_schema_build(ph_gen_registry(r->gen), r->tmpl->tools, r->tmpl->ntools, r->tmpl->batch, &schema);
     ph_request_spec spec = {(ph_api)r->env.api, r->env.model, r->tmpl->system, r->tmpl->system_len,
-                            ph_buf_str(&user), user.len, &r->tmpl->options, NULL, NULL};
+                            ph_buf_str(&user), user.len, &r->tmpl->options, NULL,
+                            r->tmpl->schema ? ph_buf_str(&schema) : NULL};
     int rc = ph_wire_body(&spec, body);
     ph_buf_free(&user);
+    ph_buf_free(&schema);
     return rc == 0 ? 0 : ph_error_set(err, PH_ERR_LIMIT, "request body too large");
 }
 

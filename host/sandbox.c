@@ -176,6 +176,42 @@ static void push_frozen_mt(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_FROZEN_MT);
 }
 
+/* Iterates a shallow view's target directly (its values are functions or scalars). */
+static int ro_pairs_shallow(lua_State *L)
+{
+    lua_pushcfunction(L, ro_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* A read-only view for a library table: __index is the table itself, so lookups stay on
+ * the VM's fast path (no C call). The table holds only functions and scalars and is
+ * reachable only through the locked metatable. Replaces the table at the top. */
+static void freeze_shallow(lua_State *L)
+{
+    int t = lua_gettop(L);
+    lua_newtable(L);                         /* t proxy */
+    lua_createtable(L, 0, 6);                /* t proxy mt */
+    lua_pushvalue(L, t);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ro_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, ro_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, ro_pairs_shallow);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushliteral(L, "read-only");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);                 /* t proxy */
+    push_weak_map(L, &KEY_P2T, "k");
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, t);
+    lua_rawset(L, -3);                       /* p2t[proxy] = t, so rawset and unwrap know it */
+    lua_pop(L, 1);
+    lua_replace(L, t);                       /* proxy */
+}
+
 void ph_sb_freeze(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
@@ -402,9 +438,8 @@ static void push_lib_subset(lua_State *L, const char *lib, const char *const *na
         lua_getfield(L, -2, *n);
         lua_setfield(L, -2, *n);
     }
-    ph_sb_freeze(L, -1);                     /* lib copy view */
-    lua_replace(L, -3);
-    lua_pop(L, 1);                           /* view */
+    freeze_shallow(L);                       /* lib view */
+    lua_remove(L, -2);                       /* view */
 }
 
 static void push_lib_all(lua_State *L, const char *lib, const char *except)
@@ -421,9 +456,8 @@ static void push_lib_all(lua_State *L, const char *lib, const char *except)
         lua_insert(L, -2);
         lua_rawset(L, -4);
     }
-    ph_sb_freeze(L, -1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    freeze_shallow(L);                       /* lib view */
+    lua_remove(L, -2);
 }
 
 static void set_base_functions(lua_State *L)
@@ -463,8 +497,7 @@ static void set_libraries(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, host_tokens);
     lua_setfield(L, -2, "tokens");
-    ph_sb_freeze(L, -1);
-    lua_remove(L, -2);
+    freeze_shallow(L);
     lua_setfield(L, -2, "host");
 }
 
@@ -493,11 +526,10 @@ static int open_all(lua_State *L)
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
-    lua_newtable(L);                         /* base */
+    lua_newtable(L);                         /* base: reachable only as the locked __index of
+                                                every chunk's globals, so it needs no view */
     set_base_functions(L);
     set_libraries(L);
-    ph_sb_freeze(L, -1);                     /* base view */
-    lua_remove(L, -2);
     return 1;
 }
 
