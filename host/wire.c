@@ -107,7 +107,7 @@ int ph_wire_body(const ph_request_spec *s, ph_buf *b)
         break;
     case PH_API_OPENAI:
         messages(b, s);
-        ph_buf_adds(b, ",\"stream\":true");
+        ph_buf_adds(b, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
         flat_options(b, o, 0);
         if (s->schema)
             ph_buf_addf(b, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
