@@ -26,6 +26,7 @@ struct ph_req {
     char agent[128];
     double start_ms, first_step_ms;
     size_t prompt_chars;
+    size_t answer_chars;           /* model text received, in characters */
     ph_frame_stats stats;
     int have_stats;
     ph_framing *fr;
@@ -118,13 +119,13 @@ static void add_timing(ph_req *r, ph_buf *b)
     ph_jsonw_num(b, r->nsteps ? round(r->first_step_ms * 10) / 10 : NAN);
     ph_buf_adds(b, ",\"total_ms\":");
     ph_jsonw_num(b, round(total * 10) / 10);
-    ph_buf_addf(b, ",\"prompt_chars\":%zu,\"prompt_tokens\":%ld,\"completion_tokens\":", r->prompt_chars,
-                r->have_stats && r->stats.prompt_tokens >= 0 ? r->stats.prompt_tokens
-                                                             : (long)ph_estimate_tokens(r->prompt_chars));
-    if (r->have_stats && r->stats.completion_tokens >= 0)
-        ph_buf_addf(b, "%ld", r->stats.completion_tokens);
-    else
-        ph_buf_adds(b, "null");
+    /* The server's counts come in its final frame, which a stream stopped at the plan's
+     * closing brace never reaches: then both counts are the estimate (characters / 4). */
+    int server = r->have_stats && r->stats.prompt_tokens >= 0 && r->stats.completion_tokens >= 0;
+    ph_buf_addf(b, ",\"prompt_chars\":%zu,\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"counts\":\"%s\"",
+                r->prompt_chars, server ? r->stats.prompt_tokens : (long)ph_estimate_tokens(r->prompt_chars),
+                server ? r->stats.completion_tokens : (long)ph_estimate_tokens(r->answer_chars),
+                server ? "server" : "estimated");
 }
 
 static void queue_llm_plan(ph_req *r)
@@ -180,6 +181,7 @@ static void end(ph_req *r)
 static int on_text(void *ud, const char *s, size_t len)
 {
     ph_req *r = ud;
+    r->answer_chars += ph_utf8_chars(s, len);
     ph_pp_status st = ph_planparse_feed(r->pp, s, len);
     if (st == PH_PP_ERROR)
         fail(r, "parse", ph_planparse_error(r->pp));

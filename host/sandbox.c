@@ -497,6 +497,8 @@ static void set_libraries(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, host_tokens);
     lua_setfield(L, -2, "tokens");
+    lua_pushcfunction(L, ph_sb_json_encode);
+    lua_setfield(L, -2, "json_encode");
     freeze_shallow(L);
     lua_setfield(L, -2, "host");
 }

@@ -66,6 +66,7 @@ void ph_registry_compile(lua_State *L, int idx, ph_registry *r);
 /* Raises unless every key of the table at `idx` is a string listed in `known` (NULL
  * ended); `what` names the table in the message. */
 void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what);
+int ph_sb_json_encode(lua_State *L); /* host.json_encode; contract in script_jsonenc.c */
 
 /* Pushes the Lua value of JSON `text` (objects and arrays as tables, null as a NULL light
  * userdata, integers as integers). Returns 0, or -1 with "invalid JSON at byte N: ..." in

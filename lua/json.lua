@@ -18,10 +18,19 @@
 --     a byte that is not valid UTF-8 becomes U+FFFD so the output is always valid JSON.
 --   * cjson.null encodes as null; functions, threads and userdata are errors.
 --
--- Depends on the sandbox's `cjson.null` only. Keeps no state; input is never modified and may
--- be a read-only view (only pairs, ipairs and indexing are used on it).
+-- encode runs the host's C encoder, host.json_encode (host/script_jsonenc.c), when the
+-- sandbox has it: the same bytes, about 15 times faster. The Lua encoder below is the
+-- reference it is tested against (encode_lua) and the fallback: without the host, and for
+-- tables with a metatable other than a read-only view's or json.array()'s, which the C side
+-- declines because only Lua honours metamethods. The C side gets RANK, ARRAY_KEYS and the
+-- marker metatable ARRAY_MT from here, so these rules live in this file only.
+--
+-- Depends on the sandbox's `cjson.null` and, when present, `host.json_encode`. Keeps no
+-- state; input is never modified and may be a read-only view (only pairs, ipairs and
+-- indexing are used on it).
 
 local NULL = cjson.null
+local NATIVE = type(host) == "table" and host.json_encode or nil
 local ARRAY_MT = { __name = "json.array" }
 local MAX_DEPTH = 64
 
@@ -48,7 +57,8 @@ local function encode_float(v)
       s = string.format("%.0f", v)
     else -- tiny: fixed notation with 6 significant digits, trailing zeros trimmed
       local decimals = math.min(5 - math.floor(math.log(math.abs(v), 10)), 30)
-      s = string.format("%." .. decimals .. "f", v):gsub("0+$", ""):gsub("%.$", "")
+      s = string.format("%." .. decimals .. "f", v):gsub(",", ".") -- before trimming "0,"
+      s = s:gsub("0+$", ""):gsub("%.$", "")
     end
   end
   s = s:gsub(",", ".") -- a host that set LC_NUMERIC must not change the bytes
@@ -177,12 +187,24 @@ end
 
 -- API ----------------------------------------------------------------------------------------
 
--- encode(value) -> string. Raises on values JSON cannot hold (functions, cycles, mixed
--- tables). The returned string is new; `value` is only read.
-local function encode(value)
+-- encode_lua(value) -> string: the reference encoder, in Lua. Raises on values JSON cannot
+-- hold (functions, cycles, mixed tables). The returned string is new; `value` is only read.
+local function encode_lua(value)
   local out = {}
   encode_value(value, out, 0, nil)
   return table.concat(out)
+end
+
+-- encode_native(value) -> the same string from host.json_encode, or nil when the host has
+-- none or it declines `value` (a table with a foreign metatable). Raises as encode_lua.
+local function encode_native(value)
+  if NATIVE then return NATIVE(value, RANK, ARRAY_KEYS, ARRAY_MT) end
+  return nil
+end
+
+-- encode(value) -> string: encode_native's bytes when it takes `value`, else encode_lua's.
+local function encode(value)
+  return encode_native(value) or encode_lua(value)
 end
 
 -- array(t) -> t marked so that it encodes as an array even when empty. `t` (default: a new
@@ -193,4 +215,7 @@ local function array(t)
   return setmetatable(t, ARRAY_MT)
 end
 
-return { encode = encode, array = array, null = NULL }
+return {
+  encode = encode, encode_lua = encode_lua, encode_native = encode_native, array = array,
+  null = NULL,
+}
