@@ -12,6 +12,7 @@
 #include "jsonstream.h"
 #include "jsonw.h"
 #include "planparse.h"
+#include "record.h"
 #include "schema.h"
 #include "selfcheck.h"
 #include "wire.h"
@@ -37,6 +38,8 @@ struct ph_req {
     char reason[32];               /* why the LLM tier failed */
     char message[512];
     int ended, cancelled;
+    char *record_path;             /* --record: where the raw stream goes */
+    ph_record_writer *rec;
 };
 
 static double now_ms(void)
@@ -202,9 +205,33 @@ static int on_stream_error(void *ud, const char *message)
     return 1;
 }
 
+/* Opens the record file once the status is known (at the first body bytes, or at the end). */
+static void record_open(ph_req *r, long status)
+{
+    ph_api api = (ph_api)r->env.api;
+    ph_record_meta meta = {ph_api_name(api), ph_api_path(api), (int)status,
+                           api == PH_API_OLLAMA || api == PH_API_OLLAMA_GENERATE
+                               ? "application/x-ndjson" : "text/event-stream"};
+    ph_error err;
+    r->rec = ph_record_open(r->record_path, &meta, &err);
+    if (!r->rec)
+        fprintf(stderr, "planhost: cannot record: %s\n", err.message);
+    free(r->record_path);
+    r->record_path = NULL;
+}
+
+static void record_chunk(ph_req *r, const char *bytes, size_t len)
+{
+    if (r->record_path)
+        record_open(r, 200);
+    if (r->rec)
+        ph_record_add(r->rec, now_ms() - r->start_ms, bytes, len, NULL);
+}
+
 static int on_data(void *ud, const char *bytes, size_t len)
 {
     ph_req *r = ud;
+    record_chunk(r, bytes, len);
     ph_frame_status st = ph_framing_feed(r->fr, bytes, len);
     if (st == PH_FRAME_ERROR)
         fail(r, "stream_error", ph_framing_error(r->fr));
@@ -241,6 +268,15 @@ static void on_http_done(void *ud, const ph_http_result *res)
 {
     ph_req *r = ud;
     r->xfer = 0;
+    if (r->record_path && res->status >= 300) {
+        record_open(r, res->status);
+        if (r->rec && res->message)
+            ph_record_add(r->rec, now_ms() - r->start_ms, res->message, strlen(res->message), NULL);
+    }
+    if (r->rec) {
+        ph_record_close(r->rec, NULL);
+        r->rec = NULL;
+    }
     if (r->cancelled)
         return;
     if (res->fail == PH_HTTP_OK && res->status < 300 && ph_framing_finish(r->fr) == PH_FRAME_ERROR &&
@@ -316,6 +352,7 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
     r->id = id;
     r->start_ms = now_ms();
     ph_buf_init(&r->plan, EVENT_CAP);
+    r->record_path = o->record ? strdup(o->record) : NULL;
     if (o->agent)
         snprintf(r->agent, sizeof r->agent, "%s", o->agent);
     else
@@ -351,6 +388,9 @@ void ph_req_free(ph_req *r)
         r->cancelled = 1;
         ph_http_cancel(r->env.http, r->xfer);
     }
+    if (r->rec)
+        ph_record_close(r->rec, NULL);
+    free(r->record_path);
     ph_framing_free(r->fr);
     ph_planparse_free(r->pp);
     ph_buf_free(&r->plan);

@@ -93,4 +93,42 @@ function H.run(args)
   return status, o, e
 end
 
+-- Starts `planhost sim ARGS --port 0` (SIMULATED server) and waits for its banner.
+-- Returns { url =, pid =, log =, stop = function }.
+function H.start_sim(args)
+  local log, pidfile = os.tmpname(), os.tmpname()
+  H.sh(("%s sim --port 0 %s >%s 2>&1 & echo $! >%s"):format(H.q(H.bin), args or "", log, pidfile))
+  local sim = { pid = H.read(pidfile):match("%d+"), log = log }
+  os.remove(pidfile)
+  local deadline = planhost.clock() + 10000
+  while planhost.clock() < deadline do
+    sim.url = H.read(log):match("listening on (http://[%d%.:]+)")
+    if sim.url then break end
+    H.sh("sleep 0.02")
+  end
+  assert(sim.url, "the simulator did not start: " .. H.read(log))
+  function sim.stop()
+    H.sh("kill " .. sim.pid .. " 2>/dev/null")
+    os.remove(log)
+  end
+  return sim
+end
+
+-- Submits one request and polls until its plan event; returns that plan event and the list
+-- of all its events in order.
+function H.plan(host, opts, seconds)
+  local id = assert(host:submit(opts))
+  local events = {}
+  local deadline = planhost.clock() + (seconds or 20) * 1000
+  while planhost.clock() < deadline do
+    for _, ev in ipairs(host:poll(100)) do
+      if ev.request == id then
+        events[#events + 1] = ev
+        if ev.event == "plan" then return ev, events end
+      end
+    end
+  end
+  error("no plan event within " .. (seconds or 20) .. " s")
+end
+
 return H
