@@ -28,7 +28,7 @@ LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%=$(OUT)/%.o)
 HEADERS  := $(wildcard host/*.h)
 
-.PHONY: all asan deps test run check clean help
+.PHONY: all asan deps test run check bench clean help
 
 all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so
 
@@ -71,10 +71,14 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@./build/planhost check
 	@echo
-	@./build/planhost prompt --template compact examples/snapshots/hello_companion.json
+	@sh examples/demo.sh
 
 check: all
 	@./build/planhost check
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/run.sh
 
 clean:
 	rm -rf build
@@ -84,5 +88,6 @@ help:
 	@echo "make test    build (normal + sanitizers) and run the busted suite on both"
 	@echo "make deps    install missing Debian packages"
 	@echo "make asan    sanitizer build into build/asan/"
+	@echo "make bench   performance figures against peers, into build/bench/BENCH.md"
 
 $(OUT)/cli.o: CFLAGS += -DPH_SOURCE_ROOT='"$(CURDIR)"'

@@ -73,6 +73,8 @@ static void print_pretty(const ph_event *ev)
         field(ev->json, "completion_tokens", ctok, sizeof ctok);
         field(ev->json, "partial", partial, sizeof partial);
         const char *steps = strstr(ev->json, "\"steps\":");
+        if (strcmp(first, "null") == 0)
+            snprintf(first, sizeof first, "-");
         printf("plan %s from %s (%s)%s: first step %s ms, total %s ms, prompt %s chars / %s tokens, "
                "completion %s tokens\n", c, a, b, strcmp(partial, "true") == 0 ? " PARTIAL" : "",
                first, total, chars, ptok, ctok);

@@ -166,7 +166,8 @@ static int l_submit(lua_State *L)
     o.record = luaL_optstring(L, -1, NULL);
     const char *headers[MAX_HEADERS + 1] = {NULL};
     if (lua_getfield(L, 2, "headers") == LUA_TTABLE) {
-        for (int i = 0; i < MAX_HEADERS && lua_rawgeti(L, -1, i + 1) == LUA_TSTRING; i++)
+        int t = lua_gettop(L);
+        for (int i = 0; i < MAX_HEADERS && lua_rawgeti(L, t, i + 1) == LUA_TSTRING; i++)
             headers[i] = lua_tostring(L, -1);    /* kept alive by the table until submit copies */
         o.headers = headers;
     }
