@@ -38,7 +38,7 @@ static int reserve(ph_buf *b, size_t extra)
     size_t need = b->len + extra + 1;
     if (need <= b->size)
         return 0;
-    size_t size = b->size ? b->size : 64;
+    size_t size = b->size ? b->size : 256;
     while (size < need)
         size *= 2;
     char *p = realloc(b->data, size);
@@ -69,10 +69,17 @@ int ph_buf_vaddf(ph_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->data ? b->size - b->len : 0;   /* try in place first: one pass */
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return b->failed = 1, -1;
+    if ((size_t)n < room && (size_t)n <= b->cap - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->data[b->len] = '\0';  /* undo the partial write */
     if (reserve(b, (size_t)n) != 0)
         return -1;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

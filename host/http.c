@@ -11,6 +11,7 @@
 #include "buf.h"
 
 #define ERROR_BODY_CAP 4096
+#define POOL 16        /* easy handles kept for reuse: setting one up costs more than a reset */
 
 typedef struct xfer {
     struct xfer *next;
@@ -32,6 +33,8 @@ struct ph_http {
     CURLM *multi;
     xfer *list;
     unsigned long next_id;
+    CURL *pool[POOL];
+    int npool;
 };
 
 static double now_ms(void)
@@ -91,9 +94,14 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static void xfer_free(xfer *x)
+static void xfer_free(ph_http *h, xfer *x)
 {
-    curl_easy_cleanup(x->easy);
+    if (x->easy && h->npool < POOL) {
+        curl_easy_reset(x->easy);
+        h->pool[h->npool++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->headers);
     ph_buf_free(&x->errbody);
     free(x);
@@ -129,7 +137,7 @@ unsigned long ph_http_start(ph_http *h, const ph_http_request *req, const ph_htt
     xfer *x = calloc(1, sizeof *x);
     if (!x)
         return 0;
-    x->easy = curl_easy_init();
+    x->easy = h->npool ? h->pool[--h->npool] : curl_easy_init();
     x->cb = *cb;
     x->ud = ud;
     x->start_ms = now_ms();
@@ -139,7 +147,7 @@ unsigned long ph_http_start(ph_http *h, const ph_http_request *req, const ph_htt
     x->max_response = req->max_response ? req->max_response : (4u << 20);
     ph_buf_init(&x->errbody, ERROR_BODY_CAP * 2);
     if (!x->easy || setup_easy(x, req) != 0 || curl_multi_add_handle(h->multi, x->easy) != CURLM_OK) {
-        xfer_free(x);
+        xfer_free(h, x);
         return 0;
     }
     x->id = h->next_id++;
@@ -195,7 +203,7 @@ static void finish(ph_http *h, xfer *x, ph_http_fail fail, const char *message)
     ph_http_result res = {x->status, fail, message, x->first_byte_ms, now_ms() - x->start_ms};
     if (x->cb.done)
         x->cb.done(x->ud, &res);
-    xfer_free(x);
+    xfer_free(h, x);
 }
 
 static void read_done(ph_http *h)
@@ -281,6 +289,17 @@ int ph_http_running(const ph_http *h)
     return n;
 }
 
+void ph_http_limit(ph_http *h, unsigned long id, long ms)
+{
+    for (xfer *x = h->list; x; x = x->next)
+        if (x->id == id) {
+            long at = (long)(now_ms() - x->start_ms) + ms;
+            if (x->total_timeout <= 0 || at < x->total_timeout)
+                x->total_timeout = at;
+            return;
+        }
+}
+
 void ph_http_cancel(ph_http *h, unsigned long id)
 {
     for (xfer *x = h->list; x; x = x->next)
@@ -297,8 +316,10 @@ void ph_http_free(ph_http *h)
     while (h->list) {
         xfer *x = h->list;
         detach(h, x);
-        xfer_free(x);
+        xfer_free(h, x);
     }
+    while (h->npool)
+        curl_easy_cleanup(h->pool[--h->npool]);
     curl_multi_cleanup(h->multi);
     free(h);
 }

@@ -68,6 +68,10 @@ void ph_http_cancel(ph_http *h, unsigned long id);
  * what finished or timed out. Returns the number of transfers still running. */
 int ph_http_poll(ph_http *h, int timeout_ms);
 
+/* Shortens a running transfer: it ends (PH_HTTP_TIMEOUT) at the latest `ms` from now.
+ * Unknown ids are ignored; a sooner deadline already set stays. */
+void ph_http_limit(ph_http *h, unsigned long id, long ms);
+
 /* Transfers running now. */
 int ph_http_running(const ph_http *h);
 

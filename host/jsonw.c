@@ -63,8 +63,9 @@ int ph_jsonw_num(ph_buf *b, double v)
     if (v == floor(v) && fabs(v) < 9007199254740992.0)
         return ph_buf_addf(b, "%.0f", v);
     char tmp[32];
-    for (int prec = 6; prec <= 17; prec++) {   /* shortest that reads back the same */
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+    static const int precs[] = {6, 15, 17};   /* short when it reads back the same */
+    for (int i = 0; i < 3; i++) {
+        snprintf(tmp, sizeof tmp, "%.*g", precs[i], v);
         if (strtod(tmp, NULL) == v)
             break;
     }

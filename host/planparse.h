@@ -29,6 +29,7 @@ typedef struct ph_pp_step {
     int tool;                /* registry index */
     const char *json;        /* canonical step object, e.g. {"act":"MoveTo","x":10,"y":5} */
     size_t len;
+    size_t end;              /* offset in the model text just past the step's '}' */
 } ph_pp_step;
 
 typedef struct ph_pp_drop {
@@ -46,6 +47,8 @@ typedef struct ph_pp_plan {
     const ph_pp_drop *dropped;
     int ndropped;
     int partial;             /* the plan did not close: these are the steps complete so far */
+    size_t end;              /* offset in the model text just past the plan's closing bracket;
+                                partial: where its JSON broke off or the text ended */
 } ph_pp_plan;
 
 /* Callbacks: everything passed is valid during the call only. Return nonzero to stop the

@@ -19,6 +19,12 @@
 
 #define EVENT_CAP (1u << 20)
 
+/* Once the plan has closed, the stream may run on this long (and this many bytes) so the
+ * server can end it by itself: then the connection is reused and the server's own token
+ * counts arrive. Past either limit the transfer is stopped, so the server stops generating. */
+#define DRAIN_MS 50
+#define DRAIN_BYTES 4096
+
 struct ph_req {
     ph_req_env env;
     ph_gen *gen;
@@ -26,6 +32,8 @@ struct ph_req {
     unsigned long id, xfer;
     char agent[128];
     double start_ms, first_step_ms;
+    double closed_ms;              /* when the plan closed (0: not yet) */
+    size_t drained;                /* model text bytes after the plan closed */
     size_t prompt_chars;
     size_t answer_chars;           /* model text received, in characters */
     ph_frame_stats stats;
@@ -117,7 +125,7 @@ static int on_plan(void *ud, const ph_pp_plan *p)
 
 static void add_timing(ph_req *r, ph_buf *b)
 {
-    double total = now_ms() - r->start_ms;
+    double total = (r->closed_ms > 0 ? r->closed_ms : now_ms()) - r->start_ms;
     ph_buf_adds(b, ",\"first_step_ms\":");
     ph_jsonw_num(b, r->nsteps ? round(r->first_step_ms * 10) / 10 : NAN);
     ph_buf_adds(b, ",\"total_ms\":");
@@ -184,11 +192,18 @@ static void end(ph_req *r)
 static int on_text(void *ud, const char *s, size_t len)
 {
     ph_req *r = ud;
+    if (r->closed_ms > 0)          /* draining: only waiting for the server to finish */
+        return (r->drained += len) > DRAIN_BYTES;
     r->answer_chars += ph_utf8_chars(s, len);
     ph_pp_status st = ph_planparse_feed(r->pp, s, len);
+    if (st == PH_PP_DONE) {
+        r->closed_ms = now_ms();
+        ph_http_limit(r->env.http, r->xfer, DRAIN_MS);
+        return 0;
+    }
     if (st == PH_PP_ERROR)
         fail(r, "parse", ph_planparse_error(r->pp));
-    return st != PH_PP_MORE;       /* the plan closed (or failed): stop reading */
+    return st != PH_PP_MORE;
 }
 
 static int on_done(void *ud, const ph_frame_stats *st)
