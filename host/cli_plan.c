@@ -142,10 +142,15 @@ int ph_cli_plan(opts *o)
 
 static int parse_step(void *ud, const ph_pp_step *s)
 {
-    size_t fed = *(size_t *)ud;
-    printf("{\"event\":\"step\",\"index\":%d,%s%s%s\"fed\":%zu,\"step\":%.*s}\n", s->index,
-           s->agent ? "\"agent\":\"" : "", s->agent ? s->agent : "", s->agent ? "\"," : "", fed,
-           (int)s->len, s->json);
+    ph_buf b;
+    ph_buf_init(&b, 1u << 20);
+    ph_buf_addf(&b, "{\"event\":\"step\",\"index\":%d", s->index);
+    if (s->agent)
+        ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, s->agent);
+    ph_buf_addf(&b, ",\"fed\":%zu,\"step\":", *(size_t *)ud);
+    ph_buf_add(&b, s->json, s->len);
+    printf("%s}\n", ph_buf_str(&b));
+    ph_buf_free(&b);
     return 0;
 }
 

@@ -24,8 +24,10 @@ enum {
 };
 
 typedef struct ph_pp_step {
-    const char *agent;       /* batch: the element's agent_id as written; NULL otherwise */
-    int index;               /* position among the plan's steps as the model wrote them */
+    const char *agent;       /* batch: the element's agent_id as written, when it came before
+                                the steps (as prompts ask); NULL otherwise */
+    int index;               /* position among the plan's steps as the model wrote them
+                                (dropped ones count) */
     int tool;                /* registry index */
     const char *json;        /* canonical step object, e.g. {"act":"MoveTo","x":10,"y":5} */
     size_t len;
@@ -73,20 +75,26 @@ typedef struct ph_planparse ph_planparse;
 ph_planparse *ph_planparse_new(const ph_registry *r, const int *tools, int ntools, unsigned flags,
                                const ph_pp_callbacks *cb, void *ud);
 
-/* Feeds the next fragment of model text. Returns PH_PP_MORE, PH_PP_DONE, PH_PP_STOPPED or
- * PH_PP_ERROR (model text too large, or nesting past the caps). */
+/* Feeds the next fragment of model text; step() and plan() are called from inside as their
+ * objects close. Returns PH_PP_MORE, PH_PP_DONE, PH_PP_STOPPED or PH_PP_ERROR (over 1 MiB of
+ * model text without the plan closing, or out of memory). JSON that nests past the caps is
+ * no error: that candidate is abandoned and the search goes on. Once the status is not
+ * PH_PP_MORE, later feeds read nothing and return it again. */
 ph_pp_status ph_planparse_feed(ph_planparse *p, const char *text, size_t len);
 
 /* End of the model text (the stream ended, broke or ran out of time). Emits the partial
- * plan when at least one step is complete and the plan has not closed. Returns PH_PP_DONE
- * when a plan was emitted (now or earlier), PH_PP_ERROR when no plan was found (the error
- * says why: "no JSON object in the model output", "the JSON has no steps", ...). */
+ * plan when at least one step is complete (kept or dropped) and the plan has not closed.
+ * Returns PH_PP_DONE when a plan was emitted (now or earlier), PH_PP_STOPPED when plan()
+ * asked to stop, PH_PP_ERROR when no plan was found (the error says why: "no JSON object in
+ * the model output", "the JSON has no steps", "the plan was cut off before its first step
+ * closed", ...). Calling it again returns the same. */
 ph_pp_status ph_planparse_finish(ph_planparse *p);
 
-/* The last error's message (owned by the parser), or NULL. */
+/* In PH_PP_ERROR: the message (owned by the parser, valid until it is freed); else NULL. */
 const char *ph_planparse_error(const ph_planparse *p);
 
-/* Bytes of model text fed so far. */
+/* Bytes of model text fed so far (all of them, also those after PH_PP_DONE that were not
+ * read). */
 size_t ph_planparse_consumed(const ph_planparse *p);
 
 void ph_planparse_free(ph_planparse *p);

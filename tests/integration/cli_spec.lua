@@ -119,3 +119,38 @@ describe("planhost check", function()
     H.cleanup()
   end)
 end)
+
+describe("planhost parse", function()
+  local function parse(text, args)
+    local f = os.tmpname()
+    H.write(f, text)
+    local status, out, err = H.run("parse " .. (args or "") .. " " .. f)
+    os.remove(f)
+    local events = {}
+    for line in out:gmatch("[^\n]+") do events[#events + 1] = H.cjson.decode(line) end
+    return status, events, err
+  end
+
+  it("shows kept and dropped steps of saved model output, at any chunk size", function()
+    local text = 'Sure!\n```json\n{"plan_id":"p7","steps":[{"act":"moveto","x":"10","y":5,"speed":"Run"},'
+      .. '{"act":"Extract"},{"act":"Attack","target_id":3},]}\n```\n'
+    local _, whole = parse(text, "--template simplified")
+    for _, chunk in ipairs { 1, 3, 7, 64 } do
+      local status, events = parse(text, "--chunk " .. chunk .. " --template simplified")
+      assert.equal(0, status)
+      assert.equal(#whole, #events)
+      local plan = events[#events]
+      assert.equal("plan", plan.event)
+      assert.equal("p7", plan.plan.plan_id)
+      assert.same({ act = "MoveTo", x = 10, y = 5, speed = "run" }, plan.plan.steps[1])
+      assert.equal("unknown tool 'Extract'", plan.dropped[1].reason)
+    end
+  end)
+
+  it("exits 1 and says why when there is no plan", function()
+    local status, events = parse("I cannot help with that.")
+    assert.equal(1, status)
+    assert.equal("error", events[#events].event)
+    assert.is_string(events[#events].error)
+  end)
+end)
