@@ -43,7 +43,7 @@ struct ph_host {
     queued_event *taken;          /* the last event handed out, freed on the next take */
     ph_http *http;
     ph_req_env env;
-    char *url, *model;
+    char *url, *model, *keep_alive;
     int budget_ms;
     unsigned long next_request;
     req_node *requests;           /* pending, and finished ones not yet swept */
@@ -174,8 +174,9 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     while (n > 0 && h->url[n - 1] == '/')
         h->url[--n] = '\0';
     h->model = strdup(cfg->model ? cfg->model : PH_DEFAULT_MODEL);
+    h->keep_alive = cfg->keep_alive ? strdup(cfg->keep_alive) : NULL;
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 30000;
-    ph_req_env env = {h->http, h->url, api, h->model,
+    ph_req_env env = {h->http, h->url, api, h->model, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
                       cfg->first_byte_timeout_ms, queue_event, request_finished, h};
     h->env = env;
@@ -199,6 +200,7 @@ ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
         ph_http_free(h->http);
         free(h->url);
         free(h->model);
+        free(h->keep_alive);
         free(h->root);
         free(h);
         return NULL;
@@ -237,6 +239,7 @@ void ph_host_close(ph_host *h)
     ph_gen_release(h->gen);
     free(h->url);
     free(h->model);
+    free(h->keep_alive);
     free(h->root);
     free(h);
 }

@@ -46,7 +46,7 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", NULL,
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", NULL,
 };
 
 static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
@@ -90,6 +90,8 @@ static int l_open(lua_State *L)
         cfg.first_byte_timeout_ms = (long)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "budget_ms");
         cfg.budget_ms = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "keep_alive");
+        cfg.keep_alive = luaL_optstring(L, -1, NULL);
     }
     lhost *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->h = NULL;

@@ -31,6 +31,7 @@ typedef struct ph_host_config {
     long connect_timeout_ms;    /* [1000] */
     long first_byte_timeout_ms; /* [0: none] */
     int budget_ms;          /* a request's default time budget [30000] */
+    const char *keep_alive; /* Ollama keep_alive, e.g. "10m" [NULL: the server's default] */
 } ph_host_config;
 
 #define PH_DEFAULT_MODEL "qwen2.5:7b-instruct"

@@ -323,7 +323,7 @@ static int render(ph_req *r, const ph_request_opts *o, ph_buf *body, ph_error *e
     if (r->tmpl->schema)
         ph_schema_build(ph_gen_registry(r->gen), r->tmpl->tools, r->tmpl->ntools, r->tmpl->batch, &schema);
     ph_request_spec spec = {(ph_api)r->env.api, r->env.model, r->tmpl->system, r->tmpl->system_len,
-                            ph_buf_str(&user), user.len, &r->tmpl->options, NULL,
+                            ph_buf_str(&user), user.len, &r->tmpl->options, r->env.keep_alive,
                             r->tmpl->schema ? ph_buf_str(&schema) : NULL};
     int rc = ph_wire_body(&spec, body);
     ph_buf_free(&user);

@@ -23,6 +23,7 @@ typedef struct ph_req_env {
     const char *url;            /* base URL: "http://127.0.0.1:11434" */
     int api;                    /* ph_api */
     const char *model;
+    const char *keep_alive;     /* NULL: leave it to the server */
     long connect_timeout_ms;
     long first_byte_timeout_ms;
     void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);

@@ -35,6 +35,13 @@ fi
   echo
   echo "Budget (DESIGN.md): >= 500 MB/s whole, >= 100 MB/s in 4-byte pieces, >= 2x yajl at every piece size."
   echo
+  echo "## The plan parser on the same corpus (tokenizer + finding the plan + per-step checks)"
+  echo
+  if cc $CFLAGS -DPH_SOURCE_ROOT="\"$(pwd)\"" tests/bench/planparse_bench.c build/libplanhost.a \
+      $(pkg-config --libs lua5.4) -lcurl -lxxhash -lm -ldl -o $out/planparse_bench; then
+    $out/planparse_bench tests/fixtures/plans
+  fi
+  echo
   echo "## What most clients do: re-parse the accumulated text with cjson after every piece"
   echo
   lua5.4 tests/bench/reparse_cjson.lua tests/fixtures/plans

@@ -103,6 +103,52 @@ describe("planhost plan against the simulator", function()
     host:close()
   end)
 
+  it("times out a server that sends a token every 2 s, keeping complete steps if any", function()
+    local host = H.open(nil, { url = sim.url })
+    local plan, events = H.plan(host, { snapshot = hello, budget_ms = 1200, headers = { "X-Sim-Fault: slow" } })
+    assert.equal(1, count(events, "plan"))
+    if plan.source == "llm" then
+      assert.is_true(plan.partial)
+    else
+      assert.equal("timeout", events[#events - 1].reason)
+    end
+    host:close()
+  end)
+
+  it("cancels a request: no event follows", function()
+    local host = H.open(nil, { url = sim.url })
+    local id = assert(host:submit { snapshot = hello, headers = { "X-Sim-Fault: hang" } })
+    assert.equal(1, host:pending())
+    assert.is_true(host:cancel(id))
+    assert.is_false(host:cancel(id))
+    assert.equal(0, host:pending())
+    local t0 = H.planhost.clock()
+    while H.planhost.clock() - t0 < 300 do
+      for _, ev in ipairs(host:poll(50)) do assert.not_equal(id, ev.request) end
+    end
+    host:close()
+  end)
+
+  it("keeps a request on its generation when the scripts reload mid-stream", function()
+    local dir = H.scratch_tree()
+    local host = H.open(dir, { url = sim.url, watch = true, interval_ms = 20 })
+    local id = assert(host:submit { snapshot = hello, template = "compact", headers = { "X-Sim-Fault: slow:300" } })
+    H.edit(dir .. "/prompts/compact.lua", "Reply JSON only", "Answer in JSON only")
+    local plan, reloaded
+    local t0 = H.planhost.clock()
+    while not plan and H.planhost.clock() - t0 < 20000 do
+      for _, ev in ipairs(host:poll(50)) do
+        if ev.event == "reload" then reloaded = ev end
+        if ev.event == "plan" and ev.request == id then plan = ev end
+      end
+    end
+    assert.is_table(plan)
+    assert.is_true(reloaded and reloaded.ok)
+    assert.equal("compact", plan.tier)
+    host:close()
+    H.cleanup()
+  end)
+
   it("reports connect when nothing listens", function()
     local host = H.open(nil, { url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello })
