@@ -47,6 +47,8 @@ struct ph_host {
     int budget_ms;
     unsigned long next_request;
     req_node *requests;           /* pending, and finished ones not yet swept */
+    ph_circuit circuit;           /* of the one endpoint */
+    ph_latency *latency;
 };
 
 static double now_ms(void)
@@ -175,10 +177,12 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
         h->url[--n] = '\0';
     h->model = strdup(cfg->model ? cfg->model : PH_DEFAULT_MODEL);
     h->keep_alive = cfg->keep_alive ? strdup(cfg->keep_alive) : NULL;
-    h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 30000;
+    h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
+    h->latency = ph_latency_new();
+    ph_circuit_init(&h->circuit);
     ph_req_env env = {h->http, h->url, api, h->model, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
-                      cfg->first_byte_timeout_ms, queue_event, request_finished, h};
+                      cfg->first_byte_timeout_ms, &h->circuit, h->latency, queue_event, request_finished, h};
     h->env = env;
     h->next_request = 1;
     return 0;
@@ -198,6 +202,7 @@ ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
     h->signature = ph_tree_signature(h->root);
     if (setup_network(h, cfg, err) != 0 || !(h->gen = build_generation(h, 1, err))) {
         ph_http_free(h->http);
+        ph_latency_free(h->latency);
         free(h->url);
         free(h->model);
         free(h->keep_alive);
@@ -235,6 +240,7 @@ void ph_host_close(ph_host *h)
         n->finished = 1;
     sweep_requests(h);
     ph_http_free(h->http);
+    ph_latency_free(h->latency);
     free_queue(h);
     ph_gen_release(h->gen);
     free(h->url);

@@ -144,7 +144,7 @@ static void push_tool_names(lua_State *L, const ph_registry *r, const int *idx, 
     }
 }
 
-static const char *const SUBMIT_KEYS[] = {"snapshot", "agent", "template", "budget_ms", "headers", "record", NULL};
+static const char *const SUBMIT_KEYS[] = {"snapshot", "agent", "template", "budget_ms", "headers", "record", "game", NULL};
 
 #define MAX_HEADERS 8
 
@@ -166,6 +166,8 @@ static int l_submit(lua_State *L)
     o.budget_ms = (int)luaL_optinteger(L, -1, 0);
     lua_getfield(L, 2, "record");
     o.record = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "game");
+    o.game = luaL_optstring(L, -1, NULL);
     const char *headers[MAX_HEADERS + 1] = {NULL};
     if (lua_getfield(L, 2, "headers") == LUA_TTABLE) {
         int t = lua_gettop(L);

@@ -30,7 +30,7 @@ typedef struct ph_host_config {
     const char *model;      /* [PH_DEFAULT_MODEL] */
     long connect_timeout_ms;    /* [1000] */
     long first_byte_timeout_ms; /* [0: none] */
-    int budget_ms;          /* a request's default time budget [30000] */
+    int budget_ms;          /* a request's default time budget [0: the policy's budget_ms] */
     const char *keep_alive; /* Ollama keep_alive, e.g. "10m" [NULL: the server's default] */
 } ph_host_config;
 
@@ -41,10 +41,13 @@ typedef struct ph_request_opts {
     const char *snapshot;   /* snapshot JSON (DESIGN.md, Formats) */
     size_t len;
     const char *agent;      /* agent id for events; NULL: the snapshot's "agent" field */
-    const char *template;   /* NULL: "simplified" */
-    int budget_ms;          /* time budget; 0: the host's default */
+    const char *template;   /* NULL: the policy's chain; else that template, then the
+                               heuristic and emergency tiers */
+    int budget_ms;          /* time budget; 0: the host's default, else the policy's */
     const char *const *headers;  /* extra HTTP headers, NULL-terminated (may be NULL) */
     const char *record;     /* write the raw stream with arrival times here (may be NULL) */
+    const char *game;       /* JSON object the game passes to the policy as ctx.game, e.g.
+                               {"urgency":"high"} (may be NULL) */
 } ph_request_opts;
 
 typedef enum ph_event_kind {

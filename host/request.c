@@ -1,4 +1,13 @@
-/* request — one planning request from prompt to plan event. See request.h. */
+/* request — one planning request walking its tier chain to exactly one plan event.
+ *
+ * The chain comes from the policy's chain(ctx) (or --template: that template, then the
+ * heuristic and emergency tiers). Each LLM tier is skipped when the endpoint's circuit is
+ * open (circuit_open) or its recent p95 latency is more than the time left (deadline);
+ * otherwise request_llm.c runs it. A failed tier asks on_failure(ctx, reason) where to go
+ * and queues a fallback event naming from, to and reason; a connect failure is retried as
+ * the policy says. The heuristic tier runs lua/heuristic.lua; its plan goes through the
+ * same parser, so it is checked like the model's. The emergency tier (Scan, Wait) cannot
+ * fail and ends every chain. See request.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "request.h"
 
@@ -8,61 +17,38 @@
 #include <string.h>
 #include <time.h>
 
-#include "framing.h"
+#include "circuit.h"
 #include "jsonstream.h"
 #include "jsonw.h"
-#include "planparse.h"
-#include "record.h"
-#include "schema.h"
+#include "latency.h"
+#include "request_internal.h"
 #include "selfcheck.h"
-#include "wire.h"
 
 #define EVENT_CAP (1u << 20)
 
-/* Once the plan has closed, the stream may run on this long (and this many bytes) so the
- * server can end it by itself: then the connection is reused and the server's own token
- * counts arrive. Past either limit the transfer is stopped, so the server stops generating. */
-#define DRAIN_MS 50
-#define DRAIN_BYTES 4096
-
-struct ph_req {
-    ph_req_env env;
-    ph_gen *gen;
-    const ph_template *tmpl;
-    unsigned long id, xfer;
-    char agent[128];
-    double start_ms, first_step_ms;
-    double closed_ms;              /* when the plan closed (0: not yet) */
-    size_t drained;                /* model text bytes after the plan closed */
-    size_t prompt_chars;
-    size_t answer_chars;           /* model text received, in characters */
-    ph_frame_stats stats;
-    int have_stats;
-    ph_framing *fr;
-    ph_planparse *pp;
-    int plan_seen;                 /* the parser emitted a plan (kept in `plan`) */
-    ph_buf plan;                   /* the plan event's body fields, built at plan time */
-    int nsteps;
-    char reason[32];               /* why the LLM tier failed */
-    char message[512];
-    int ended, cancelled;
-    char *record_path;             /* --record: where the raw stream goes */
-    ph_record_writer *rec;
-};
-
-static double now_ms(void)
+double ph_req_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void fail(ph_req *r, const char *reason, const char *message)
+long ph_req_left(const ph_req *r)
 {
-    if (r->reason[0])
+    return r->budget_ms - (long)(ph_req_now() - r->start_ms);
+}
+
+void ph_req_fail(ph_req *r, const char *reason, const char *message)
+{
+    if (r->a.reason[0])
         return;                    /* the first cause wins */
-    snprintf(r->reason, sizeof r->reason, "%s", reason);
-    snprintf(r->message, sizeof r->message, "%s", message ? message : "");
+    snprintf(r->a.reason, sizeof r->a.reason, "%s", reason);
+    snprintf(r->a.message, sizeof r->a.message, "%s", message ? message : "");
+}
+
+static const ph_tier *tier_at(const ph_req *r, int k)
+{
+    return k == -1 ? &r->adhoc : &ph_gen_policy(r->gen)->tiers[k];
 }
 
 /* ---- events -------------------------------------------------------------------------- */
@@ -81,33 +67,140 @@ static void queue(ph_req *r, ph_event_kind kind, ph_buf *b)
     r->env.queue(r->env.host, kind, r->id, b);
 }
 
-static int on_step(void *ud, const ph_pp_step *s)
+void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len)
 {
-    ph_req *r = ud;
-    double t = now_ms() - r->start_ms;
-    if (r->nsteps++ == 0)
-        r->first_step_ms = t;
     ph_buf b;
     event_head(r, &b, "step");
     ph_buf_adds(&b, ",\"tier\":");
-    ph_jsonw_cstr(&b, r->tmpl->name);
-    ph_buf_addf(&b, ",\"index\":%d,\"step\":", s->index);
-    ph_buf_add(&b, s->json, s->len);
+    ph_jsonw_cstr(&b, tier);
+    ph_buf_addf(&b, ",\"index\":%d,\"step\":", index);
+    ph_buf_add(&b, json, len);
     ph_buf_adds(&b, ",\"t_ms\":");
-    ph_jsonw_num(&b, round(t * 10) / 10);
+    ph_jsonw_num(&b, round((ph_req_now() - r->start_ms) * 10) / 10);
     queue(r, PH_EVENT_STEP, &b);
+}
+
+static void queue_fallback(ph_req *r, const char *from, const char *to, const char *reason, const char *error)
+{
+    ph_buf b;
+    event_head(r, &b, "fallback");
+    ph_buf_adds(&b, ",\"from\":");
+    ph_jsonw_cstr(&b, from);
+    ph_buf_adds(&b, ",\"to\":");
+    ph_jsonw_cstr(&b, to);
+    ph_buf_adds(&b, ",\"reason\":");
+    ph_jsonw_cstr(&b, reason);
+    ph_buf_adds(&b, ",\"error\":");
+    ph_jsonw_cstr(&b, error && *error ? error : reason);
+    queue(r, PH_EVENT_FALLBACK, &b);
+}
+
+static void add_timing(ph_req *r, ph_buf *b)
+{
+    attempt *a = &r->a;
+    double total = (a->closed_ms > 0 ? a->closed_ms : ph_req_now()) - r->start_ms;
+    ph_buf_adds(b, ",\"first_step_ms\":");
+    ph_jsonw_num(b, a->nsteps ? round(a->first_step_ms * 10) / 10 : NAN);
+    ph_buf_adds(b, ",\"total_ms\":");
+    ph_jsonw_num(b, round(total * 10) / 10);
+    /* The server's counts come in its final frame, which a stream stopped at the plan's
+     * closing brace may never reach: then both counts are the estimate (characters / 4). */
+    int server = a->have_stats && a->stats.prompt_tokens >= 0 && a->stats.completion_tokens >= 0;
+    ph_buf_addf(b, ",\"prompt_chars\":%zu,\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"counts\":\"%s\"",
+                a->prompt_chars, server ? a->stats.prompt_tokens : (long)ph_estimate_tokens(a->prompt_chars),
+                server ? a->stats.completion_tokens : (long)ph_estimate_tokens(a->answer_chars),
+                server ? "server" : "estimated");
+}
+
+/* The plan event for the current attempt (its plan fields are in a->plan). */
+static void end_with_plan(ph_req *r, const char *source)
+{
+    ph_buf b;
+    event_head(r, &b, "plan");
+    ph_buf_adds(&b, ",\"tier\":");
+    ph_jsonw_cstr(&b, r->a.tier->name);
+    ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"off\"", source);
+    ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
+    add_timing(r, &b);
+    queue(r, PH_EVENT_PLAN, &b);
+    r->ended = 1;
+    r->env.finished(r->env.host, r);
+}
+
+static void end_emergency(ph_req *r)
+{
+    static const char steps[] = "[{\"act\":\"Scan\",\"radius\":10},{\"act\":\"Wait\",\"duration\":1}]";
+    ph_req_attempt_reset(r);
+    r->a.tier = tier_at(r, ph_gen_find_tier(r->gen, "emergency"));
+    ph_buf_addf(&r->a.plan, ",\"partial\":false,\"plan\":{\"plan_id\":\"emergency-%lu\",\"steps\":%s},\"dropped\":[]",
+                r->id, steps);
+    ph_req_queue_step(r, "emergency", 0, steps + 1, 27);
+    ph_req_queue_step(r, "emergency", 1, steps + 30, 29);
+    r->a.nsteps = 2;
+    r->a.first_step_ms = ph_req_now() - r->start_ms;
+    end_with_plan(r, "emergency");
+}
+
+/* ---- the chain ----------------------------------------------------------------------- */
+
+static void fill_ctx(ph_req *r, ph_chain_ctx *c, double *med, double *p95, int *n)
+{
+    const ph_policy *p = ph_gen_policy(r->gen);
+    for (int i = 0; i < p->ntiers; i++)
+        ph_latency_get(r->env.latency, p->tiers[i].name, &med[i], &p95[i], &n[i]);
+    *c = (ph_chain_ctx){r->snapshot, r->snapshot_len, r->game, ph_req_left(r), med, p95, n,
+                        ph_circuit_name(r->env.circuit->state)};
+}
+
+static void run_tier(ph_req *r);
+
+/* The current tier failed with r->a.reason: ask the policy, say so, go on. */
+static void next_tier(ph_req *r)
+{
+    const ph_policy *p = ph_gen_policy(r->gen);
+    const ph_tier *from = r->a.tier;
+    char reason[32], message[512];
+    snprintf(reason, sizeof reason, "%s", r->a.reason[0] ? r->a.reason : "invalid");
+    snprintf(message, sizeof message, "%s", r->a.message);
+    double med[64], p95[64];
+    int n[64];
+    ph_chain_ctx ctx;
+    fill_ctx(r, &ctx, med, p95, n);
+    ph_error err;
+    int action = p->ntiers <= 64 ? ph_gen_on_failure(r->gen, &ctx, reason, &err) : -1;
+    if (action == -3) {            /* the hook itself failed: say so, then go on */
+        queue_fallback(r, from->name, "on_failure", "script", err.message);
+        action = -1;
+    }
+    int emergency = ph_gen_find_tier(r->gen, "emergency");
+    if (action == -2 || ++r->attempts >= PH_MAX_ATTEMPTS)
+        r->ci = r->nchain, r->chain[r->nchain] = emergency;
+    else if (action >= 0)
+        r->chain[r->ci] = action;  /* jump: the answer takes the current slot */
+    else
+        r->ci++;
+    int next = r->ci < r->nchain ? r->chain[r->ci] : emergency;
+    queue_fallback(r, from->name, tier_at(r, next)->name, reason, message);
+    if (r->ci >= r->nchain)
+        r->chain[r->ci] = emergency, r->nchain = r->ci + 1;
+    run_tier(r);
+}
+
+/* Runs the heuristic planner; its plan is parsed like a model's. 0 when it delivered. */
+static int pp_step(void *ud, const ph_pp_step *s)
+{
+    ph_req *r = ud;
+    r->a.nsteps++;
+    ph_req_queue_step(r, "heuristic", s->index, s->json, s->len);
     return 0;
 }
 
-/* Keeps what the plan event will say about the parsed plan. */
-static int on_plan(void *ud, const ph_pp_plan *p)
+static int pp_plan(void *ud, const ph_pp_plan *p)
 {
     ph_req *r = ud;
-    if (r->plan_seen)
-        return 0;
-    r->plan_seen = 1;
-    ph_buf *b = &r->plan;
-    ph_buf_addf(b, ",\"partial\":%s,\"plan\":{\"plan_id\":", p->partial ? "true" : "false");
+    ph_buf *b = &r->a.plan;
+    r->a.plan_seen = p->nsteps > 0;
+    ph_buf_adds(b, ",\"partial\":false,\"plan\":{\"plan_id\":");
     ph_jsonw_cstr(b, p->plan_id);
     ph_buf_adds(b, ",\"steps\":");
     ph_buf_add(b, p->steps_json, p->steps_len);
@@ -118,244 +211,187 @@ static int on_plan(void *ud, const ph_pp_plan *p)
         ph_buf_adds(b, "}");
     }
     ph_buf_adds(b, "]");
-    if (p->nsteps == 0)
-        fail(r, "invalid", "the plan has no usable step");
     return 0;
 }
 
-static void add_timing(ph_req *r, ph_buf *b)
+static void run_heuristic(ph_req *r)
 {
-    double total = (r->closed_ms > 0 ? r->closed_ms : now_ms()) - r->start_ms;
-    ph_buf_adds(b, ",\"first_step_ms\":");
-    ph_jsonw_num(b, r->nsteps ? round(r->first_step_ms * 10) / 10 : NAN);
-    ph_buf_adds(b, ",\"total_ms\":");
-    ph_jsonw_num(b, round(total * 10) / 10);
-    /* The server's counts come in its final frame, which a stream stopped at the plan's
-     * closing brace never reaches: then both counts are the estimate (characters / 4). */
-    int server = r->have_stats && r->stats.prompt_tokens >= 0 && r->stats.completion_tokens >= 0;
-    ph_buf_addf(b, ",\"prompt_chars\":%zu,\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"counts\":\"%s\"",
-                r->prompt_chars, server ? r->stats.prompt_tokens : (long)ph_estimate_tokens(r->prompt_chars),
-                server ? r->stats.completion_tokens : (long)ph_estimate_tokens(r->answer_chars),
-                server ? "server" : "estimated");
-}
-
-static void queue_llm_plan(ph_req *r)
-{
-    ph_buf b;
-    event_head(r, &b, "plan");
-    ph_buf_adds(&b, ",\"tier\":");
-    ph_jsonw_cstr(&b, r->tmpl->name);
-    ph_buf_adds(&b, ",\"source\":\"llm\",\"cache\":\"off\"");
-    ph_buf_add(&b, r->plan.data, r->plan.len);
-    add_timing(r, &b);
-    queue(r, PH_EVENT_PLAN, &b);
-}
-
-/* The tier that cannot fail: look around, then hold. */
-static void queue_emergency(ph_req *r)
-{
-    ph_buf b;
-    event_head(r, &b, "fallback");
-    ph_buf_adds(&b, ",\"from\":");
-    ph_jsonw_cstr(&b, r->tmpl->name);
-    ph_buf_adds(&b, ",\"to\":\"emergency\",\"reason\":");
-    ph_jsonw_cstr(&b, r->reason);
-    ph_buf_adds(&b, ",\"error\":");
-    ph_jsonw_cstr(&b, r->message);
-    queue(r, PH_EVENT_FALLBACK, &b);
-    event_head(r, &b, "plan");
-    ph_buf_addf(&b, ",\"tier\":\"emergency\",\"source\":\"emergency\",\"cache\":\"off\",\"partial\":false,"
-                    "\"plan\":{\"plan_id\":\"emergency-%lu\",\"steps\":[{\"act\":\"Scan\",\"radius\":10},"
-                    "{\"act\":\"Wait\",\"duration\":1}]},\"dropped\":[]", r->id);
-    r->nsteps = 0;
-    add_timing(r, &b);
-    queue(r, PH_EVENT_PLAN, &b);
-}
-
-/* Exactly once per request that was not cancelled. */
-static void end(ph_req *r)
-{
-    if (r->ended)
-        return;
-    r->ended = 1;
-    if (r->plan_seen && !r->reason[0])
-        queue_llm_plan(r);
-    else {
-        fail(r, "parse", "no plan in the model's answer");
-        queue_emergency(r);
+    ph_buf text;
+    ph_buf_init(&text, 1u << 20);
+    ph_error err;
+    r->a.first_step_ms = ph_req_now() - r->start_ms;
+    if (ph_gen_heuristic(r->gen, r->snapshot, r->snapshot_len, NULL, &text, &err) != 0) {
+        ph_req_fail(r, "script", err.message);
+    } else {
+        ph_pp_callbacks cb = {pp_step, pp_plan};
+        ph_planparse *pp = ph_planparse_new(ph_gen_registry(r->gen), NULL, 0, 0, &cb, r);
+        if (pp && ph_planparse_feed(pp, text.data, text.len) != PH_PP_ERROR && ph_planparse_finish(pp) == PH_PP_DONE &&
+            r->a.plan_seen) {
+            ph_planparse_free(pp);
+            ph_buf_free(&text);
+            end_with_plan(r, "heuristic");
+            return;
+        }
+        ph_req_fail(r, "invalid", pp ? ph_planparse_error(pp) : "out of memory");
+        ph_planparse_free(pp);
     }
-    r->env.finished(r->env.host, r);
+    ph_buf_free(&text);
+    next_tier(r);
 }
 
-/* ---- the stream ---------------------------------------------------------------------- */
-
-static int on_text(void *ud, const char *s, size_t len)
+/* May the LLM tier run now? Fills the skip reason when not. */
+static int llm_allowed(ph_req *r, const ph_tier *t)
 {
-    ph_req *r = ud;
-    if (r->closed_ms > 0)          /* draining: only waiting for the server to finish */
-        return (r->drained += len) > DRAIN_BYTES;
-    r->answer_chars += ph_utf8_chars(s, len);
-    ph_pp_status st = ph_planparse_feed(r->pp, s, len);
-    if (st == PH_PP_DONE) {
-        r->closed_ms = now_ms();
-        ph_http_limit(r->env.http, r->xfer, DRAIN_MS);
+    const ph_policy *p = ph_gen_policy(r->gen);
+    long left = ph_req_left(r);
+    double med, p95;
+    int n;
+    ph_latency_get(r->env.latency, t->name, &med, &p95, &n);
+    char msg[160];
+    if (left <= 0 || (n > 0 && p95 > (double)left)) {
+        snprintf(msg, sizeof msg, "%ld ms left, recent p95 of %s is %.0f ms", left > 0 ? left : 0, t->name,
+                 n > 0 ? p95 : 0.0);
+        ph_req_fail(r, "deadline", msg);
         return 0;
     }
-    if (st == PH_PP_ERROR)
-        fail(r, "parse", ph_planparse_error(r->pp));
-    return st != PH_PP_MORE;
-}
-
-static int on_done(void *ud, const ph_frame_stats *st)
-{
-    ph_req *r = ud;
-    r->stats = *st;
-    r->have_stats = 1;
-    return 0;
-}
-
-static int on_stream_error(void *ud, const char *message)
-{
-    fail(ud, "stream_error", message);
+    if (!ph_circuit_allow(r->env.circuit, &p->circuit, ph_req_now())) {
+        ph_req_fail(r, "circuit_open", "the endpoint's circuit breaker is open");
+        return 0;
+    }
     return 1;
 }
 
-/* Opens the record file once the status is known (at the first body bytes, or at the end). */
-static void record_open(ph_req *r, long status)
+static void run_tier(ph_req *r)
 {
-    ph_api api = (ph_api)r->env.api;
-    ph_record_meta meta = {ph_api_name(api), ph_api_path(api), (int)status,
-                           api == PH_API_OLLAMA || api == PH_API_OLLAMA_GENERATE
-                               ? "application/x-ndjson" : "text/event-stream"};
+    int k = r->chain[r->ci];
+    ph_req_attempt_reset(r);
+    r->a.tier = tier_at(r, k);
+    switch (r->a.tier->kind) {
+    case PH_TIER_EMERGENCY:
+        end_emergency(r);
+        return;
+    case PH_TIER_HEURISTIC:
+        run_heuristic(r);
+        return;
+    case PH_TIER_LLM:
+        break;
+    }
+    r->a.tmpl = ph_gen_template(r->gen, r->a.tier->tmpl);
+    if (!llm_allowed(r, r->a.tier)) {
+        next_tier(r);
+        return;
+    }
     ph_error err;
-    r->rec = ph_record_open(r->record_path, &meta, &err);
-    if (!r->rec)
-        fprintf(stderr, "planhost: cannot record: %s\n", err.message);
-    free(r->record_path);
-    r->record_path = NULL;
+    if (ph_req_llm_start(r, &err) != 0) {
+        ph_req_fail(r, err.code == PH_ERR_MEMORY ? "connect" : "script", err.message);
+        ph_circuit_record(r->env.circuit, &ph_gen_policy(r->gen)->circuit, 1, ph_req_now());
+        next_tier(r);
+    }
 }
 
-static void record_chunk(ph_req *r, const char *bytes, size_t len)
+static int endpoint_failure(const char *reason)
 {
-    if (r->record_path)
-        record_open(r, 200);
-    if (r->rec)
-        ph_record_add(r->rec, now_ms() - r->start_ms, bytes, len, NULL);
+    return strcmp(reason, "connect") == 0 || strcmp(reason, "timeout") == 0 ||
+           strcmp(reason, "stream_error") == 0 || strncmp(reason, "http_", 5) == 0;
 }
 
-static int on_data(void *ud, const char *bytes, size_t len)
+void ph_req_llm_done(ph_req *r)
 {
-    ph_req *r = ud;
-    record_chunk(r, bytes, len);
-    ph_frame_status st = ph_framing_feed(r->fr, bytes, len);
-    if (st == PH_FRAME_ERROR)
-        fail(r, "stream_error", ph_framing_error(r->fr));
-    return st == PH_FRAME_STOPPED || st == PH_FRAME_ERROR;
-}
-
-/* The body ended without the plan closing: what the parser has so far may be a partial plan. */
-static void drain_parser(ph_req *r)
-{
-    if (r->plan_seen)
+    attempt *a = &r->a;
+    const ph_policy *p = ph_gen_policy(r->gen);
+    const char *why = a->reason[0] ? a->reason : a->break_reason;
+    ph_circuit_record(r->env.circuit, &p->circuit, !endpoint_failure(why), ph_req_now());
+    int partial_ok = a->tier->accept_partial && a->nsteps >= a->tier->min_partial_steps;
+    if (a->plan_seen && !a->reason[0] && (!a->partial || partial_ok)) {
+        if (!a->partial)
+            ph_latency_add(r->env.latency, a->tier->name, (a->closed_ms > 0 ? a->closed_ms : ph_req_now()) - a->start_ms,
+                           p->latency_window);
+        end_with_plan(r, "llm");
         return;
-    if (ph_planparse_finish(r->pp) != PH_PP_DONE && !r->reason[0])
-        fail(r, "parse", ph_planparse_error(r->pp));
-}
-
-static void classify_http(ph_req *r, const ph_http_result *res)
-{
-    char code[32];
-    switch (res->fail) {
-    case PH_HTTP_CONNECT: fail(r, "connect", res->message); return;
-    case PH_HTTP_TIMEOUT: fail(r, "timeout", res->message); return;
-    case PH_HTTP_RECV: fail(r, "stream_error", res->message); return;
-    case PH_HTTP_TOO_LARGE: fail(r, "stream_error", "the answer passed the response size cap"); return;
-    case PH_HTTP_OTHER: fail(r, "connect", res->message); return;
-    default: break;
     }
-    if (res->status >= 300) {
-        snprintf(code, sizeof code, "http_%ld", res->status);
-        fail(r, code, res->message);
-    }
-}
-
-static void on_http_done(void *ud, const ph_http_result *res)
-{
-    ph_req *r = ud;
-    r->xfer = 0;
-    if (r->record_path && res->status >= 300) {
-        record_open(r, res->status);
-        if (r->rec && res->message)
-            ph_record_add(r->rec, now_ms() - r->start_ms, res->message, strlen(res->message), NULL);
-    }
-    if (r->rec) {
-        ph_record_close(r->rec, NULL);
-        r->rec = NULL;
-    }
-    if (r->cancelled)
+    if (!a->reason[0])
+        ph_req_fail(r, a->break_reason[0] ? a->break_reason : "parse", "the partial plan has too few steps");
+    if (strcmp(a->reason, "connect") == 0 && r->retries < p->connect_retries && ph_req_left(r) > 0) {
+        r->retries++;
+        queue_fallback(r, a->tier->name, a->tier->name, "connect", a->message);
+        run_tier(r);
         return;
-    if (res->fail == PH_HTTP_OK && res->status < 300 && ph_framing_finish(r->fr) == PH_FRAME_ERROR &&
-        !r->plan_seen)
-        fail(r, "stream_error", ph_framing_error(r->fr));
-    if (!r->plan_seen)
-        classify_http(r, res);
-    drain_parser(r);
-    if (r->plan_seen && r->reason[0] && strcmp(r->reason, "invalid") != 0)
-        r->reason[0] = '\0';       /* a partial plan with steps stands despite the break */
-    end(r);
-}
-
-/* ---- starting ------------------------------------------------------------------------ */
-
-static const char *find_agent(const char *text, size_t len, char *out, size_t size);
-
-static int render(ph_req *r, const ph_request_opts *o, ph_buf *body, ph_error *err)
-{
-    ph_buf user;
-    ph_buf_init(&user, PH_MAX_PROMPT);
-    if (ph_gen_render_user(r->gen, r->tmpl, &o->snapshot, &o->len, 1, &user, err) != 0) {
-        ph_buf_free(&user);
-        return -1;
     }
-    r->prompt_chars = ph_utf8_chars(r->tmpl->system, r->tmpl->system_len) + ph_utf8_chars(user.data, user.len);
-    ph_buf schema;
-    ph_buf_init(&schema, 1u << 20);
-    if (r->tmpl->schema)
-        ph_schema_build(ph_gen_registry(r->gen), r->tmpl->tools, r->tmpl->ntools, r->tmpl->batch, &schema);
-    ph_request_spec spec = {(ph_api)r->env.api, r->env.model, r->tmpl->system, r->tmpl->system_len,
-                            ph_buf_str(&user), user.len, &r->tmpl->options, r->env.keep_alive,
-                            r->tmpl->schema ? ph_buf_str(&schema) : NULL};
-    int rc = ph_wire_body(&spec, body);
-    ph_buf_free(&user);
-    ph_buf_free(&schema);
-    return rc == 0 ? 0 : ph_error_set(err, PH_ERR_LIMIT, "request body too large");
+    next_tier(r);
 }
 
-static int start_stream(ph_req *r, const ph_request_opts *o, ph_buf *body, int budget_ms)
+/* ---- starting and ending ------------------------------------------------------------- */
+
+static void find_agent(const char *text, size_t len, char *out, size_t size);
+
+/* The chain: --template (that template's tier, then heuristic, emergency) or chain(ctx). */
+static void pick_chain(ph_req *r, const char *tmpl)
 {
-    static const ph_framing_callbacks fcb = {on_text, on_done, on_stream_error};
-    static const ph_pp_callbacks pcb = {on_step, on_plan};
-    static const ph_http_callbacks hcb = {on_data, on_http_done};
-    r->fr = ph_framing_new((ph_api)r->env.api, &fcb, r, 0);
-    r->pp = ph_planparse_new(ph_gen_registry(r->gen), r->tmpl->tools, r->tmpl->ntools,
-                             r->tmpl->batch ? PH_PP_BATCH : 0, &pcb, r);
-    if (!r->fr || !r->pp)
-        return fail(r, "connect", "out of memory"), -1;
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", r->env.url, ph_api_path((ph_api)r->env.api));
-    ph_http_request req = {url, ph_buf_str(body), body->len, o->headers, r->env.connect_timeout_ms,
-                           r->env.first_byte_timeout_ms, budget_ms, 0};
-    r->xfer = ph_http_start(r->env.http, &req, &hcb, r);
-    if (!r->xfer)
-        return fail(r, "connect", "the transfer could not start"), -1;
+    int heur = ph_gen_find_tier(r->gen, "heuristic"), emer = ph_gen_find_tier(r->gen, "emergency");
+    if (tmpl) {
+        int k = ph_gen_find_tier(r->gen, tmpl);
+        if (k < 0 || tier_at(r, k)->kind != PH_TIER_LLM || strcmp(ph_gen_template(r->gen, tier_at(r, k)->tmpl)->name, tmpl)) {
+            const ph_template *t = ph_gen_find_template(r->gen, tmpl);
+            r->adhoc = (ph_tier){(char *)t->name, PH_TIER_LLM, (int)(t - ph_gen_template(r->gen, 0)), 0, 0, 1, 1};
+            k = -1;
+        }
+        r->chain[0] = k, r->chain[1] = heur, r->chain[2] = emer, r->nchain = 3;
+        return;
+    }
+    double med[64], p95[64];
+    int n[64];
+    ph_chain_ctx ctx;
+    fill_ctx(r, &ctx, med, p95, n);
+    ph_error err;
+    r->nchain = ph_gen_chain(r->gen, &ctx, r->chain, PH_MAX_CHAIN, &err);
+    if (r->nchain < 1) {           /* the policy failed: the fallback says so, then safe tiers */
+        queue_fallback(r, "chain", "heuristic", "script", err.message);
+        r->chain[0] = heur, r->chain[1] = emer, r->nchain = 2;
+    }
+    if (tier_at(r, r->chain[r->nchain - 1])->kind != PH_TIER_EMERGENCY)
+        r->chain[r->nchain++] = emer;
+}
+
+static int check_json(const char *text, size_t len, ph_error *err)
+{
+    ph_json *j = ph_json_new(NULL, NULL, NULL);
+    if (!j)
+        return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
+    ph_json_status st = ph_json_feed(j, text, len, NULL);
+    if (st == PH_JSON_OK)
+        st = ph_json_finish(j);
+    uint64_t off = 0;
+    const char *msg = st == PH_JSON_OK ? NULL : ph_json_error(j, &off);
+    int rc = msg ? ph_error_set(err, PH_ERR_JSON, "invalid JSON at byte %llu: %s", (unsigned long long)off, msg) : 0;
+    ph_json_free(j);
+    return rc;
+}
+
+static int copy_inputs(ph_req *r, const ph_request_opts *o, ph_error *err)
+{
+    r->snapshot = malloc(o->len + 1);
+    if (!r->snapshot)
+        return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
+    memcpy(r->snapshot, o->snapshot, o->len);
+    r->snapshot[o->len] = '\0';
+    r->snapshot_len = o->len;
+    r->game = o->game ? strdup(o->game) : NULL;
+    r->record_path = o->record ? strdup(o->record) : NULL;
+    for (int i = 0; o->headers && o->headers[i] && i < PH_REQ_HEADERS; i++)
+        r->headers[i] = strdup(o->headers[i]);
+    if (o->agent)
+        snprintf(r->agent, sizeof r->agent, "%s", o->agent);
+    else
+        find_agent(o->snapshot, o->len, r->agent, sizeof r->agent);
     return 0;
 }
 
 ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const ph_request_opts *o,
                      ph_error *err)
 {
-    const ph_template *t = ph_gen_find_template(g, o->template ? o->template : "simplified");
-    if (!t)
+    if (check_json(o->snapshot, o->len, err) != 0 || (o->game && check_json(o->game, strlen(o->game), err) != 0))
+        return NULL;
+    if (o->template && !ph_gen_find_template(g, o->template))
         return ph_error_set(err, PH_ERR_NOTFOUND, "unknown template '%s'", o->template), NULL;
     ph_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -363,25 +399,16 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
     r->env = *env;
     r->gen = g;
     ph_gen_retain(g);
-    r->tmpl = t;
     r->id = id;
-    r->start_ms = now_ms();
-    ph_buf_init(&r->plan, EVENT_CAP);
-    r->record_path = o->record ? strdup(o->record) : NULL;
-    if (o->agent)
-        snprintf(r->agent, sizeof r->agent, "%s", o->agent);
-    else
-        find_agent(o->snapshot, o->len, r->agent, sizeof r->agent);
-    ph_buf body;
-    ph_buf_init(&body, 4u << 20);
-    if (render(r, o, &body, err) != 0) {
-        ph_buf_free(&body);
+    r->start_ms = ph_req_now();
+    r->budget_ms = o->budget_ms > 0 ? o->budget_ms : ph_gen_policy(g)->budget_ms;
+    ph_buf_init(&r->a.plan, 1u << 20);
+    if (copy_inputs(r, o, err) != 0) {
         ph_req_free(r);
         return NULL;
     }
-    if (start_stream(r, o, &body, o->budget_ms) != 0)
-        end(r);                    /* ends at once through the emergency tier */
-    ph_buf_free(&body);
+    pick_chain(r, o->template);
+    run_tier(r);
     return r;
 }
 
@@ -389,8 +416,7 @@ void ph_req_cancel(ph_req *r)
 {
     r->cancelled = 1;
     r->ended = 1;
-    if (r->xfer)
-        ph_http_cancel(r->env.http, r->xfer);
+    ph_req_attempt_reset(r);
 }
 
 unsigned long ph_req_id(const ph_req *r) { return r->id; }
@@ -399,16 +425,14 @@ void ph_req_free(ph_req *r)
 {
     if (!r)
         return;
-    if (r->xfer) {
-        r->cancelled = 1;
-        ph_http_cancel(r->env.http, r->xfer);
-    }
-    if (r->rec)
-        ph_record_close(r->rec, NULL);
+    r->cancelled = 1;
+    ph_req_attempt_reset(r);
+    ph_buf_free(&r->a.plan);
+    for (int i = 0; r->headers[i]; i++)
+        free(r->headers[i]);
+    free(r->snapshot);
+    free(r->game);
     free(r->record_path);
-    ph_framing_free(r->fr);
-    ph_planparse_free(r->pp);
-    ph_buf_free(&r->plan);
     ph_gen_release(r->gen);
     free(r);
 }
@@ -439,7 +463,7 @@ static int scan_agent(void *ctx, const ph_json_token *t)
 }
 
 /* Copies the snapshot's top-level "agent" into `out` ("agent" when absent). */
-static const char *find_agent(const char *text, size_t len, char *out, size_t size)
+static void find_agent(const char *text, size_t len, char *out, size_t size)
 {
     snprintf(out, size, "agent");
     agent_scan a = {out, size, 0};
@@ -448,5 +472,4 @@ static const char *find_agent(const char *text, size_t len, char *out, size_t si
         ph_json_feed(j, text, len, NULL);
         ph_json_free(j);
     }
-    return out;
 }

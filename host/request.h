@@ -11,7 +11,9 @@
 #define PH_REQUEST_H
 
 #include "buf.h"
+#include "circuit.h"
 #include "http.h"
+#include "latency.h"
 #include "planhost.h"
 #include "script.h"
 
@@ -26,6 +28,8 @@ typedef struct ph_req_env {
     const char *keep_alive;     /* NULL: leave it to the server */
     long connect_timeout_ms;
     long first_byte_timeout_ms;
+    ph_circuit *circuit;        /* the endpoint's breaker, kept across requests */
+    ph_latency *latency;        /* recent latency per tier */
     void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);
     void (*finished)(void *host, ph_req *r);   /* the plan event is queued: free it */
     void *host;

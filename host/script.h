@@ -51,6 +51,47 @@ typedef struct ph_template {
     int ctx_ref;
 } ph_template;
 
+typedef enum ph_tier_kind { PH_TIER_LLM, PH_TIER_HEURISTIC, PH_TIER_EMERGENCY } ph_tier_kind;
+
+/* One tier of policies/tiers.lua, checked at load. */
+typedef struct ph_tier {
+    char *name;
+    ph_tier_kind kind;
+    int tmpl;                /* LLM tiers: index into the generation's templates */
+    long first_byte_ms;      /* 0: none */
+    long total_ms;           /* 0: only the request's budget */
+    int accept_partial;      /* a partial plan from this tier is delivered */
+    int min_partial_steps;   /* ... when it has at least this many valid steps */
+} ph_tier;
+
+typedef struct ph_circuit_policy {
+    int window, min_requests, close_after;
+    double open_ratio;
+    long cooldown_ms;
+} ph_circuit_policy;
+
+/* policies/tiers.lua compiled; defaults when the file is absent. */
+typedef struct ph_policy {
+    ph_tier *tiers;
+    int ntiers;
+    int budget_ms;
+    int latency_window;
+    int connect_retries;
+    ph_circuit_policy circuit;
+    int chain_ref, on_failure_ref;   /* Lua refs, private to the adapter (LUA_NOREF: none) */
+} ph_policy;
+
+/* What chain() and on_failure() see besides the snapshot. */
+typedef struct ph_chain_ctx {
+    const char *snapshot;            /* JSON text */
+    size_t snapshot_len;
+    const char *game;                /* JSON object the game passed along, or NULL */
+    long budget_ms;                  /* time left */
+    const double *median, *p95;      /* per tier of the policy, NAN when no data */
+    const int *samples;
+    const char *circuit;             /* "closed", "open" or "half_open" for the default endpoint */
+} ph_chain_ctx;
+
 typedef struct ph_limits {
     long instructions;
     size_t memory;
@@ -80,6 +121,23 @@ const ph_template *ph_gen_find_template(const ph_gen *g, const char *name);
  * (PH_ERR_JSON for a malformed snapshot, script errors with file:line). */
 int ph_gen_render_user(ph_gen *g, const ph_template *t, const char *const *snapshots,
                        const size_t *lens, int n, ph_buf *out, ph_error *err);
+
+/* The tier policy of this generation. */
+const ph_policy *ph_gen_policy(const ph_gen *g);
+int ph_gen_find_tier(const ph_gen *g, const char *name);
+
+/* Calls chain(ctx): fills out[0..max) with tier indexes and returns how many (>= 1), or -1
+ * with `err` filled (a script error, or a result that is not a list of known tier names). */
+int ph_gen_chain(ph_gen *g, const ph_chain_ctx *ctx, int *out, int max, ph_error *err);
+
+/* Calls on_failure(ctx, reason). Returns -1 (go on), -2 ("stop") or a tier index to jump
+ * to; -3 with `err` filled on a script error or an unknown answer. */
+int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph_error *err);
+
+/* The heuristic tier: runs lua/heuristic.lua's plan(snapshot, {tools = ...}) for the tools
+ * of `t` (NULL: all) and appends the plan as JSON to `out`. Returns 0, or -1 with `err`. */
+int ph_gen_heuristic(ph_gen *g, const char *snapshot, size_t len, const ph_template *t,
+                     ph_buf *out, ph_error *err);
 
 /* Runs `src` (Lua text) as a chunk named `name` inside the sandbox, with the budgets, and
  * appends tostring() of its first result to `out`. For tests and tools; the code is treated

@@ -27,6 +27,7 @@ struct ph_gen {
     int tools_ref;           /* the registry module's (frozen) value */
     int policies_ref;        /* table: policy file base name -> its value */
     struct ph_json *json;    /* tokenizer handle for snapshot decoding (script_json.c) */
+    ph_policy policy;        /* policies/tiers.lua compiled (script_policy.c) */
 };
 
 /* The generation that owns `L`. */
@@ -83,5 +84,9 @@ int ph_policies_load(ph_gen *g, ph_error *err);
  * g->templates. Returns 0, or -1 with `err` filled. */
 int ph_templates_load(ph_gen *g, ph_error *err);
 void ph_templates_free(ph_gen *g);
+
+/* Compiles policies/tiers.lua (after the templates), or the defaults without it. */
+int ph_tier_policy_load(ph_gen *g, ph_error *err);
+void ph_tier_policy_free(ph_gen *g);
 
 #endif

@@ -1,0 +1,66 @@
+/* request_internal — what request.c (the tier chain) and request_llm.c (one LLM attempt)
+ * share. Nothing else includes it. */
+#ifndef PH_REQUEST_INTERNAL_H
+#define PH_REQUEST_INTERNAL_H
+
+#include "framing.h"
+#include "planparse.h"
+#include "record.h"
+#include "request.h"
+
+#define PH_MAX_CHAIN 16
+#define PH_MAX_ATTEMPTS 12
+#define PH_REQ_HEADERS 8
+
+/* One try of one tier. Reset between tiers. */
+typedef struct attempt {
+    const ph_tier *tier;
+    const ph_template *tmpl;
+    ph_framing *fr;
+    ph_planparse *pp;
+    unsigned long xfer;
+    double start_ms, first_step_ms, closed_ms;
+    size_t drained, prompt_chars, answer_chars;
+    ph_frame_stats stats;
+    int have_stats;
+    int plan_seen, partial, nsteps;
+    ph_buf plan;               /* the plan event's plan/dropped fields */
+    char reason[32];           /* why it failed (first cause) */
+    char message[512];
+    char break_reason[32];     /* a stream that broke after complete steps */
+    ph_record_writer *rec;
+    int abandoned;             /* being cancelled: its done callback must do nothing */
+} attempt;
+
+struct ph_req {
+    ph_req_env env;
+    ph_gen *gen;
+    unsigned long id;
+    char agent[128];
+    double start_ms;
+    long budget_ms;
+    char *snapshot, *game, *record_path;
+    size_t snapshot_len;
+    char *headers[PH_REQ_HEADERS + 1];
+    int chain[PH_MAX_CHAIN + 1], nchain, ci;
+    ph_tier adhoc;             /* --template outside the policy's tiers */
+    int attempts, retries;
+    attempt a;
+    int ended, cancelled;
+};
+
+double ph_req_now(void);
+long ph_req_left(const ph_req *r);
+void ph_req_fail(ph_req *r, const char *reason, const char *message);
+
+/* request_llm.c: starts the current tier's LLM attempt; 0 when the transfer runs. */
+int ph_req_llm_start(ph_req *r, ph_error *err);
+void ph_req_attempt_reset(ph_req *r);
+
+/* request.c: the attempt finished (callbacks from request_llm.c). */
+void ph_req_llm_done(ph_req *r);
+
+/* Events, request.c. */
+void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len);
+
+#endif
