@@ -4,147 +4,30 @@
  * One pass of one state machine over the bytes of each feed. run() holds the hot paths:
  * structural bytes dispatched through a character-class table, and strings, numbers and
  * literals that lie wholly inside the current feed scanned by tight loops (strings 16 bytes at
- * a time with SSE2 where the compiler offers it, indentation 8 spaces at a time) and handed
- * to the callback as pointers into the caller's buffer. A token that crosses a feed boundary,
- * or a string that needs unescaping, goes on in the token buffer through the *_cont/str_slow
- * functions, whose byte-wise sub-states define the exact error offsets; the fast paths only
- * ever take input those would accept, so results never depend on how the input was split.
- * Depends on libc only (and <emmintrin.h> on x86).
+ * a time with SSE2 where the compiler offers it, indentation 8 spaces at a time; inline, from
+ * jsonstream_internal.h) and handed to the callback as pointers into the caller's buffer. A
+ * token that crosses a feed boundary, or a string that needs unescaping, goes on in the token
+ * buffer through the slow paths of jsonstream_scan.c, whose byte-wise sub-states define the
+ * exact error offsets; the fast paths only ever take input those would accept, so results
+ * never depend on how the input was split. This file also owns the handle, error reporting,
+ * the token buffer and token delivery.
+ * Depends on jsonstream_internal.h (jsonstream_scan.c) and libc.
  */
-#include "jsonstream.h"
+#include "jsonstream_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__) && defined(__GNUC__)
-#include <emmintrin.h>
-#define USE_SSE2 1
-#endif
 
 #define MAX_DEPTH_LIMIT (1u << 20)
 
-#if defined(__GNUC__)
-#define HOT_INLINE inline __attribute__((always_inline))
-#else
-#define HOT_INLINE inline
-#endif
-
-/* Word-at-a-time scanning needs the index of the first marked byte of a little-endian word. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FIRST_BYTE(m) ((size_t)__builtin_ctzll(m) >> 3)
-#endif
 #define ALL_FLAGS                                                                             \
     (PH_JSON_ALLOW_TRAILING_COMMA | PH_JSON_ALLOW_MULTIPLE | PH_JSON_ALLOW_TRAILING_GARBAGE)
 
-enum state {
-    ST_TOP,       /* before a top-level value */
-    ST_TOP_AFTER, /* strict: after the top-level value, whitespace only */
-    ST_VALUE,     /* after ':': a value */
-    ST_ARR_FIRST, /* after '[': a value or ']' */
-    ST_ARR_NEXT,  /* after ',' in an array: a value (or ']' with trailing commas) */
-    ST_OBJ_FIRST, /* after '{': a key or '}' */
-    ST_OBJ_NEXT,  /* after ',' in an object: a key (or '}' with trailing commas) */
-    ST_COLON,     /* after a key */
-    ST_AFTER,     /* after a value inside a container: ',' or the closing bracket */
-    ST_STRING,    /* inside a string carried over a feed boundary or being unescaped */
-    ST_NUMBER,    /* inside a number carried over a feed boundary */
-    ST_LITERAL,   /* inside true/false/null carried over a feed boundary */
-    ST_DONE,      /* trailing-garbage mode: the value closed, the rest is ignored */
-    ST_FINISHED,  /* ph_json_finish succeeded */
-    ST_ERROR,
-};
+/* ---- errors, the token buffer, delivery ------------------------------------------------- */
 
-/* String sub-states. */
-enum { S_NORM, S_UTF8, S_ESC, S_U0, S_U1, S_U2, S_U3, S_LOW_BS, S_LOW_U };
-
-/* Number sub-states (a DFA for RFC 8259's number grammar) and its two verdicts. */
-enum { N_START, N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP, N_END, N_ERR };
-
-/* Outcome of a token scanner. */
-enum { R_DONE, R_MORE, R_STOP, R_ERR };
-
-struct ph_json {
-    ph_json_callback cb;
-    void *ctx;
-    unsigned flags;
-    unsigned max_depth;
-    size_t max_token;
-    uint8_t top_next;       /* state after a top-level value closes */
-
-    uint8_t state;
-    uint8_t sub;            /* sub-state of ST_STRING / ST_NUMBER / ST_LITERAL */
-    uint8_t is_key;         /* the string in progress is an object key */
-    uint8_t u8_need, u8_lo, u8_hi; /* UTF-8 sequence in progress */
-    unsigned depth;
-    uint8_t *stack;         /* max_depth entries: 1 = object, 0 = array */
-
-    const uint8_t *feed;    /* first byte of the current feed */
-    uint64_t base;          /* absolute offset of feed[0] */
-    uint64_t tok_off;       /* start of the token in progress */
-    uint64_t esc_off;       /* start of the escape in progress */
-    uint64_t hi_off;        /* start of the pending high-surrogate escape */
-    uint64_t value_end;
-    size_t raw;             /* input bytes of the token in progress (inside the quotes) */
-    uint32_t cp, hi;        /* \u escape being read, pending high surrogate (0 = none) */
-    ph_json_kind lit_kind;
-
-    char *buf;              /* token buffer: never more than max_token bytes */
-    size_t len, cap;
-
-    uint64_t err_off;
-    char err[96];
-    ph_json_token tok;
-};
-
-/* ---- character tables ---------------------------------------------------------------- */
-
-enum { C_OTHER, C_WS, C_QUOTE, C_NUM, C_T, C_F, C_N, C_OPEN };
-
-static const uint8_t cls[256] = {
-    [' '] = C_WS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS, ['"'] = C_QUOTE,
-    ['-'] = C_NUM, ['0'] = C_NUM, ['1'] = C_NUM, ['2'] = C_NUM, ['3'] = C_NUM, ['4'] = C_NUM,
-    ['5'] = C_NUM, ['6'] = C_NUM, ['7'] = C_NUM, ['8'] = C_NUM, ['9'] = C_NUM,
-    ['t'] = C_T, ['f'] = C_F, ['n'] = C_N, ['{'] = C_OPEN, ['['] = C_OPEN,
-};
-
-/* 1 for bytes that stand for themselves inside a string: printable ASCII but '"' and '\'. */
-#define Z16 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-#define O16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
-static const uint8_t plain[256] = {
-    Z16, Z16, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, O16, O16,   /* 0x00 - 0x4f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, O16, O16,             /* 0x50 - 0x7f */
-};
-
-/* Number byte classes: 0 other, 1 '0', 2 '1'-'9', 3 '-', 4 '+', 5 '.', 6 'e'/'E'. */
-static const uint8_t ncls[256] = {
-    ['0'] = 1, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2,
-    ['8'] = 2, ['9'] = 2, ['-'] = 3, ['+'] = 4, ['.'] = 5, ['e'] = 6, ['E'] = 6,
-};
-
-/* N_END: the byte is not part of the number and the number so far is complete. A byte that
- * could belong to a number but not here ("01", "1.2.3", "1-2") is an error, not an end. */
-static const uint8_t ndfa[N_END][7] = {
-    /*            other  '0'      1-9      '-'      '+'      '.'    e/E  */
-    [N_START] = {N_ERR, N_ZERO, N_INT, N_MINUS, N_ERR, N_ERR, N_ERR},
-    [N_MINUS] = {N_ERR, N_ZERO, N_INT, N_ERR, N_ERR, N_ERR, N_ERR},
-    [N_ZERO] = {N_END, N_ERR, N_ERR, N_ERR, N_ERR, N_DOT, N_E},
-    [N_INT] = {N_END, N_INT, N_INT, N_ERR, N_ERR, N_DOT, N_E},
-    [N_DOT] = {N_ERR, N_FRAC, N_FRAC, N_ERR, N_ERR, N_ERR, N_ERR},
-    [N_FRAC] = {N_END, N_FRAC, N_FRAC, N_ERR, N_ERR, N_ERR, N_E},
-    [N_E] = {N_ERR, N_EXP, N_EXP, N_ESIGN, N_ESIGN, N_ERR, N_ERR},
-    [N_ESIGN] = {N_ERR, N_EXP, N_EXP, N_ERR, N_ERR, N_ERR, N_ERR},
-    [N_EXP] = {N_END, N_EXP, N_EXP, N_ERR, N_ERR, N_ERR, N_ERR},
-};
-
-/* ---- small helpers --------------------------------------------------------------------- */
-
-static inline uint64_t off_of(const ph_json *j, const uint8_t *p)
-{
-    return j->base + (uint64_t)(p - j->feed);
-}
-
-static int fail(ph_json *j, uint64_t off, const char *fmt, ...)
+int ph_js_fail(ph_json *j, uint64_t off, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -155,21 +38,21 @@ static int fail(ph_json *j, uint64_t off, const char *fmt, ...)
     return R_ERR;
 }
 
-static int fail_byte(ph_json *j, const uint8_t *p, const char *what)
+int ph_js_fail_byte(ph_json *j, const uint8_t *p, const char *what)
 {
     if (*p >= 0x20 && *p < 0x7f)
-        return fail(j, off_of(j, p), "unexpected '%c': %s", *p, what);
-    return fail(j, off_of(j, p), "unexpected byte 0x%02x: %s", *p, what);
+        return ph_js_fail(j, off_of(j, p), "unexpected '%c': %s", *p, what);
+    return ph_js_fail(j, off_of(j, p), "unexpected byte 0x%02x: %s", *p, what);
 }
 
-static int fail_cap(ph_json *j, const uint8_t *p)
+int ph_js_fail_cap(ph_json *j, const uint8_t *p)
 {
-    return fail(j, off_of(j, p), "token longer than max_token (%zu bytes)", j->max_token);
+    return ph_js_fail(j, off_of(j, p), "token longer than max_token (%zu bytes)", j->max_token);
 }
 
 /* Token text never outgrows its input bytes (an escape is never shorter than what it
  * decodes to), so max_token bounds the buffer. */
-static int grow(ph_json *j, size_t need)
+int ph_js_grow(ph_json *j, size_t need)
 {
     size_t cap = j->cap ? j->cap : 256;
     if (need > j->max_token)
@@ -184,80 +67,6 @@ static int grow(ph_json *j, size_t need)
     j->buf = nb;
     j->cap = cap;
     return 0;
-}
-
-/* Appends n bytes to the token buffer. */
-static inline int append(ph_json *j, const void *src, size_t n)
-{
-    if (j->len + n > j->cap && grow(j, j->len + n))
-        return fail(j, j->tok_off, "out of memory");
-    if (n <= 8) { /* pieces are often tiny: a call to memcpy would cost more than the copy */
-        const uint8_t *s = src;
-        for (size_t i = 0; i < n; i++)
-            j->buf[j->len + i] = (char)s[i];
-    } else {
-        memcpy(j->buf + j->len, src, n);
-    }
-    j->len += n;
-    return R_DONE;
-}
-
-static int append_utf8(ph_json *j, uint32_t cp)
-{
-    uint8_t b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp, n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3F)), n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | cp >> 12), b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F)), n = 3;
-    } else {
-        b[0] = (uint8_t)(0xF0 | cp >> 18), b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)), b[3] = (uint8_t)(0x80 | (cp & 0x3F)), n = 4;
-    }
-    return append(j, b, n);
-}
-
-/* For a UTF-8 lead byte: how many continuation bytes follow (0 = not a lead byte) and the
- * range allowed for the first of them (excludes overlong forms, surrogates, > U+10FFFF). */
-static inline unsigned utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi)
-{
-    *lo = 0x80, *hi = 0xBF;
-    if (c < 0xC2 || c > 0xF4)
-        return 0;
-    if (c < 0xE0)
-        return 1;
-    if (c < 0xF0) {
-        if (c == 0xE0) *lo = 0xA0;
-        if (c == 0xED) *hi = 0x9F;
-        return 2;
-    }
-    if (c == 0xF0) *lo = 0x90;
-    if (c == 0xF4) *hi = 0x8F;
-    return 3;
-}
-
-/* Length of the valid UTF-8 sequence at p if it ends before lim, else 0. */
-static inline size_t utf8_whole(const uint8_t *p, const uint8_t *lim)
-{
-    uint8_t lo, hi;
-    unsigned need = utf8_lead(p[0], &lo, &hi);
-    if (!need || (size_t)(lim - p) <= need || p[1] < lo || p[1] > hi)
-        return 0;
-    for (unsigned i = 2; i <= need; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return need + 1;
-}
-
-static inline int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
 }
 
 /* Fills and delivers a token; marks it as ending the top-level value when it does. */
@@ -280,216 +89,15 @@ static inline int emit(ph_json *j, ph_json_kind kind, const char *text, size_t l
 }
 
 /* Emits a scalar that was carried in the token buffer, leaving the state after it. */
-static int emit_buffered(ph_json *j, ph_json_kind kind, const char *text, uint64_t end)
+int ph_js_emit_buffered(ph_json *j, ph_json_kind kind, const char *text, uint64_t end)
 {
     j->state = kind == PH_JSON_KEY ? ST_COLON : j->depth ? ST_AFTER : j->top_next;
     return emit(j, kind, text, text ? j->len : 0, j->tok_off, end, j->depth);
 }
 
-/* ---- strings --------------------------------------------------------------------------- */
-
-/* Skips string content that needs no decoding (plain ASCII and valid UTF-8) from q, at most
- * max bytes and not past end; returns where it stopped. */
-static HOT_INLINE const uint8_t *scan_str(const uint8_t *q, const uint8_t *end, size_t max)
-{
-    const uint8_t *lim = (size_t)(end - q) > max ? q + max : end;
-    for (;;) {
-#ifdef USE_SSE2
-        while (lim - q >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-            __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
-            /* signed compare: true for 0x00-0x1f and for 0x80-0xff */
-            m = _mm_or_si128(m, _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
-            unsigned bits = (unsigned)_mm_movemask_epi8(m);
-            if (bits) {
-                q += __builtin_ctz(bits);
-                if (*q == '"' || *q == '\\')
-                    return q;
-                break;
-            }
-            q += 16;
-        }
-#endif
-        while (q < lim && plain[*q])
-            q++;
-        size_t n = q < lim && *q >= 0x80 ? utf8_whole(q, lim) : 0;
-        if (!n)
-            return q;
-        q += n;
-    }
-}
-
-#define ONES 0x0101010101010101ull
-
-/* Skips whitespace from p; runs of spaces (indentation) a word at a time. */
-static HOT_INLINE const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
-{
-    while (p < end && cls[*p] == C_WS) {
-        p++;
-#ifdef FIRST_BYTE
-        uint64_t v, x, m;
-        while (end - p >= 8) {
-            memcpy(&v, p, 8);
-            x = v ^ (ONES * ' ');
-            m = (((x & ~(ONES * 0x80)) + ONES * 0x7F) | x) & (ONES * 0x80); /* byte != ' ' */
-            if (m) {
-                p += FIRST_BYTE(m);
-                break;
-            }
-            p += 8;
-        }
-#endif
-    }
-    return p;
-}
-
-/* A decoded \u escape; handles surrogate pairs. */
-static int str_codepoint(ph_json *j)
-{
-    uint32_t cp = j->cp;
-    if (j->hi) {
-        if (cp < 0xDC00 || cp > 0xDFFF)
-            return fail(j, j->hi_off, "lone surrogate \\u%04X", (unsigned)j->hi);
-        cp = 0x10000 + ((j->hi - 0xD800) << 10) + (cp - 0xDC00);
-        j->hi = 0;
-    } else if (cp >= 0xD800 && cp <= 0xDBFF) {
-        j->hi = cp;
-        j->hi_off = j->esc_off;
-        j->sub = S_LOW_BS;
-        return R_DONE;
-    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        return fail(j, j->esc_off, "lone surrogate \\u%04X", (unsigned)cp);
-    }
-    j->sub = S_NORM;
-    return append_utf8(j, cp);
-}
-
-static int str_escape(ph_json *j, uint8_t c)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *e = c ? strchr(from, c) : NULL;
-    if (c == 'u') {
-        j->sub = S_U0;
-        j->cp = 0;
-        return R_DONE;
-    }
-    if (!e)
-        return fail(j, j->esc_off, "invalid escape in string");
-    j->sub = S_NORM;
-    return append(j, &to[e - from], 1);
-}
-
-/* One byte of a string in the slow path, other than a run of plain bytes in S_NORM. */
-static int str_byte(ph_json *j, const uint8_t *p)
-{
-    uint8_t c = *p;
-    switch (j->sub) {
-    case S_NORM:
-        if (c == '\\') {
-            j->esc_off = off_of(j, p);
-            j->sub = S_ESC;
-            return R_DONE;
-        }
-        if (c < 0x20)
-            return fail(j, off_of(j, p), "control character in string");
-        j->u8_need = (uint8_t)utf8_lead(c, &j->u8_lo, &j->u8_hi);
-        if (!j->u8_need)
-            return fail(j, off_of(j, p), "invalid UTF-8 in string");
-        j->sub = S_UTF8;
-        return append(j, p, 1);
-    case S_UTF8:
-        if (c < j->u8_lo || c > j->u8_hi)
-            return fail(j, off_of(j, p), "invalid UTF-8 in string");
-        j->u8_lo = 0x80, j->u8_hi = 0xBF;
-        if (--j->u8_need == 0)
-            j->sub = S_NORM;
-        return append(j, p, 1);
-    case S_ESC:
-        return str_escape(j, c);
-    case S_U0: case S_U1: case S_U2: case S_U3: {
-        int v = hexval(c);
-        if (v < 0)
-            return fail(j, j->esc_off, "invalid \\u escape in string");
-        j->cp = j->cp << 4 | (uint32_t)v;
-        return j->sub++ == S_U3 ? str_codepoint(j) : R_DONE;
-    }
-    default: /* S_LOW_BS, S_LOW_U: the '\' and 'u' of a low surrogate */
-        if (c != (j->sub == S_LOW_BS ? '\\' : 'u'))
-            return fail(j, j->hi_off, "lone surrogate \\u%04X", (unsigned)j->hi);
-        if (j->sub == S_LOW_BS)
-            j->esc_off = off_of(j, p);
-        j->sub = j->sub == S_LOW_BS ? S_LOW_U : S_U0;
-        j->cp = 0;
-        return R_DONE;
-    }
-}
-
-static inline int hex4(const uint8_t *p)
-{
-    int a = hexval(p[0]), b = hexval(p[1]), c = hexval(p[2]), d = hexval(p[3]);
-    return (a | b | c | d) < 0 ? -1 : a << 12 | b << 8 | c << 4 | d;
-}
-
-/* Decodes the escape at p (a '\') when it is valid and ends before lim; returns its length,
- * or 0 to leave it to the byte-wise path (which then reports any error exactly). */
-static size_t esc_whole(ph_json *j, const uint8_t *p, const uint8_t *lim)
-{
-    static const char simple[128] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-                                     ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
-    size_t avail = (size_t)(lim - p);
-    int cp, lo;
-    if (avail < 2 || p[1] >= 0x80)
-        return 0;
-    if (p[1] != 'u')
-        return simple[p[1]] && append(j, &simple[p[1]], 1) == R_DONE ? 2 : 0;
-    if (avail < 6 || (cp = hex4(p + 2)) < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-        return 0;
-    if (cp < 0xD800 || cp > 0xDBFF)
-        return append_utf8(j, (uint32_t)cp) == R_DONE ? 6 : 0;
-    if (avail < 12 || p[6] != '\\' || p[7] != 'u' || (lo = hex4(p + 8)) < 0xDC00 || lo > 0xDFFF)
-        return 0;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    return append_utf8(j, (uint32_t)cp) == R_DONE ? 12 : 0;
-}
-
-/* Continues a string in the token buffer from *pp (state ST_STRING). */
-static int str_slow(ph_json *j, const uint8_t **pp, const uint8_t *end)
-{
-    const uint8_t *p = *pp;
-    int r;
-    while (p < end) {
-        size_t room = j->max_token - j->raw, n;
-        if (j->sub == S_NORM) {
-            const uint8_t *q = scan_str(p, end, room);
-            if ((r = append(j, p, (size_t)(q - p))) != R_DONE)
-                return r;
-            j->raw += (size_t)(q - p);
-            room -= (size_t)(q - p);
-            if ((p = q) == end)
-                break;
-            if (*p == '"') {
-                *pp = p + 1;
-                return emit_buffered(j, j->is_key ? PH_JSON_KEY : PH_JSON_STRING, j->buf,
-                                     off_of(j, p) + 1);
-            }
-            n = *p == '\\' ? esc_whole(j, p, (size_t)(end - p) > room ? p + room : end) : 0;
-            if (n) {
-                p += n;
-                j->raw += n;
-                continue;
-            }
-        }
-        if (room == 0)
-            return fail_cap(j, p);
-        if ((r = str_byte(j, p)) != R_DONE)
-            return r;
-        j->raw++;
-        p++;
-    }
-    *pp = p;
-    return R_MORE;
-}
+/* ---- hand-overs to the slow paths -------------------------------------------------------
+ * When a string, number or literal does not end in the current feed (or a string needs
+ * unescaping), run() leaves it to jsonstream_scan.c through these. */
 
 /* Moves the string opened at *pp, clean up to q, into the token buffer and goes on there. */
 static int str_to_buffer(ph_json *j, const uint8_t **pp, const uint8_t *q, const uint8_t *end,
@@ -505,32 +113,7 @@ static int str_to_buffer(ph_json *j, const uint8_t **pp, const uint8_t *q, const
     j->state = ST_STRING;
     *pp = q;
     int r = append(j, s, (size_t)(q - s));
-    return r == R_DONE ? str_slow(j, pp, end) : r;
-}
-
-/* ---- numbers and literals -------------------------------------------------------------- */
-
-/* Runs the number DFA over [p, end) from state *st, raw bytes of the number already seen.
- * Returns where it stopped; *r = R_DONE (the number ended there), R_MORE (input ran out) or
- * R_ERR. */
-static inline const uint8_t *num_scan(ph_json *j, const uint8_t *p, const uint8_t *end,
-                                      unsigned *st, size_t raw, int *r)
-{
-    size_t room = j->max_token - raw;
-    const uint8_t *stop = (size_t)(end - p) > room ? p + room : end;
-    unsigned s = *st, ns = N_END;
-    while (p < stop && (ns = ndfa[s][ncls[*p]]) < N_END) {
-        s = ns;
-        p++;
-    }
-    *st = s;
-    if (p == end)
-        *r = R_MORE;
-    else if (ndfa[s][ncls[*p]] == N_END)
-        *r = R_DONE;
-    else
-        *r = p == stop ? fail_cap(j, p) : fail_byte(j, p, "invalid number");
-    return p;
+    return r == R_DONE ? ph_js_str_slow(j, pp, end) : r;
 }
 
 /* Carries the number [s, q) in DFA state st over to the next feed. */
@@ -546,30 +129,7 @@ static int num_to_buffer(ph_json *j, const uint8_t *s, const uint8_t *q, uint64_
     return r == R_DONE ? R_MORE : r;
 }
 
-static int num_cont(ph_json *j, const uint8_t **pp, const uint8_t *end)
-{
-    const uint8_t *s = *pp;
-    unsigned st = j->sub;
-    int r;
-    *pp = num_scan(j, s, end, &st, j->raw, &r);
-    if (r == R_ERR)
-        return r;
-    j->sub = (uint8_t)st;
-    j->raw += (size_t)(*pp - s);
-    int a = append(j, s, (size_t)(*pp - s));
-    if (a != R_DONE || r == R_MORE)
-        return a != R_DONE ? a : R_MORE;
-    return emit_buffered(j, PH_JSON_NUMBER, j->buf, j->tok_off + j->len);
-}
-
-static const char *const lit_name[] = {"null", "true", "false"};
-static const uint8_t lit_len[] = {4, 4, 5};
-
-static inline int lit_whole(const uint8_t *p, const uint8_t *end, ph_json_kind kind)
-{
-    return (size_t)(end - p) >= lit_len[kind] && memcmp(p, lit_name[kind], lit_len[kind]) == 0;
-}
-
+/* Enters ST_LITERAL for the literal of `kind` starting at absolute offset off. */
 static void lit_start(ph_json *j, ph_json_kind kind, uint64_t off)
 {
     j->lit_kind = kind;
@@ -578,23 +138,14 @@ static void lit_start(ph_json *j, ph_json_kind kind, uint64_t off)
     j->state = ST_LITERAL;
 }
 
-static int lit_cont(ph_json *j, const uint8_t **pp, const uint8_t *end)
-{
-    const uint8_t *p = *pp;
-    const char *lit = lit_name[j->lit_kind];
-    for (; lit[j->sub]; p++, j->sub++) {
-        if (p == end) {
-            *pp = p;
-            return R_MORE;
-        }
-        if (*p != (uint8_t)lit[j->sub])
-            return fail_byte(j, p, "invalid literal");
-    }
-    *pp = p;
-    return emit_buffered(j, j->lit_kind, NULL, j->tok_off + j->sub);
-}
-
 /* ---- the state machine ----------------------------------------------------------------- */
+
+/* Whether the whole literal of `kind` lies at p, before end. */
+static inline int lit_whole(const uint8_t *p, const uint8_t *end, ph_json_kind kind)
+{
+    size_t n = ph_js_lit_len[kind];
+    return (size_t)(end - p) >= n && memcmp(p, ph_js_lit_name[kind], n) == 0;
+}
 
 #define SKIP_WS(st)                                                                           \
     do {                                                                                      \
@@ -619,8 +170,8 @@ static int lit_cont(ph_json *j, const uint8_t **pp, const uint8_t *end)
 #define OFF(x) (base + (uint64_t)((x) - feed))
 
 /* Consumes [*pp, end). Hot paths (tokens wholly inside this feed) are inline and jump from
- * state to state; tokens carried across feeds go through the *_cont functions and re-enter
- * through the switch. */
+ * state to state; tokens carried across feeds go through the slow paths (ph_js_str_slow,
+ * ph_js_*_cont in jsonstream_scan.c) and re-enter through the switch. */
 static int run(ph_json *j, const uint8_t **pp, const uint8_t *end)
 {
     const uint8_t *p = *pp, *q, *t, *const feed = j->feed;
@@ -641,9 +192,9 @@ resume:
     case ST_OBJ_NEXT: goto obj_next;
     case ST_COLON: goto colon;
     case ST_AFTER: goto after;
-    case ST_STRING: r = str_slow(j, &t, end); break;
-    case ST_NUMBER: r = num_cont(j, &t, end); break;
-    case ST_LITERAL: r = lit_cont(j, &t, end); break;
+    case ST_STRING: r = ph_js_str_slow(j, &t, end); break;
+    case ST_NUMBER: r = ph_js_num_cont(j, &t, end); break;
+    case ST_LITERAL: r = ph_js_lit_cont(j, &t, end); break;
     default: r = R_MORE; goto out; /* ST_DONE */
     }
     p = t;
@@ -656,11 +207,11 @@ top:
     goto value_start;
 top_after:
     SKIP_WS(ST_TOP_AFTER);
-    return fail_byte(j, p, "trailing characters after the top-level value");
+    return ph_js_fail_byte(j, p, "trailing characters after the top-level value");
 value:
     SKIP_WS(ST_VALUE);
 value_start:
-    switch (cls[*p]) {
+    switch (ph_js_cls[*p]) {
     case C_QUOTE:
         q = scan_str(p + 1, end, j->max_token);
         if (q < end && *q == '"') {
@@ -691,7 +242,7 @@ value_start:
     case C_N: kind = PH_JSON_NULL; goto literal;
     case C_OPEN:
         if (j->depth == j->max_depth)
-            return fail(j, OFF(p), "nesting deeper than max_depth (%u)", j->max_depth);
+            return ph_js_fail(j, OFF(p), "nesting deeper than max_depth (%u)", j->max_depth);
         off = OFF(p);
         if (*p++ == '{') {
             j->stack[j->depth++] = 1;
@@ -702,13 +253,13 @@ value_start:
         EMIT(PH_JSON_BEGIN_ARRAY, NULL, 0, off, off + 1, j->depth - 1, ST_ARR_FIRST);
         goto arr_first;
     default:
-        return fail_byte(j, p, "expected a value");
+        return ph_js_fail_byte(j, p, "expected a value");
     }
 literal:
     off = OFF(p);
     if (lit_whole(p, end, kind)) {
-        p += lit_len[kind];
-        EMIT(kind, NULL, 0, off, off + lit_len[kind], j->depth, AFTER_VALUE);
+        p += ph_js_lit_len[kind];
+        EMIT(kind, NULL, 0, off, off + ph_js_lit_len[kind], j->depth, AFTER_VALUE);
         goto after_value;
     }
     lit_start(j, kind, off);
@@ -724,21 +275,21 @@ arr_next:
         goto value_start;
     if (j->flags & PH_JSON_ALLOW_TRAILING_COMMA)
         goto close;
-    return fail_byte(j, p, "trailing comma");
+    return ph_js_fail_byte(j, p, "trailing comma");
 obj_first:
     SKIP_WS(ST_OBJ_FIRST);
     if (*p == '"')
         goto key;
     if (*p == '}')
         goto close;
-    return fail_byte(j, p, "expected a string key");
+    return ph_js_fail_byte(j, p, "expected a string key");
 obj_next:
     SKIP_WS(ST_OBJ_NEXT);
     if (*p == '"')
         goto key;
     if (*p == '}' && (j->flags & PH_JSON_ALLOW_TRAILING_COMMA))
         goto close;
-    return fail_byte(j, p, *p == '}' ? "trailing comma" : "expected a string key");
+    return ph_js_fail_byte(j, p, *p == '}' ? "trailing comma" : "expected a string key");
 key:
     q = scan_str(p + 1, end, j->max_token);
     if (q < end && *q == '"') {
@@ -753,7 +304,7 @@ key:
 colon:
     SKIP_WS(ST_COLON);
     if (*p != ':')
-        return fail_byte(j, p, "expected ':' after key");
+        return ph_js_fail_byte(j, p, "expected ':' after key");
     p++;
     goto value;
 after:
@@ -766,7 +317,8 @@ after:
     }
     if (*p == (j->stack[j->depth - 1] ? '}' : ']'))
         goto close;
-    return fail_byte(j, p, j->stack[j->depth - 1] ? "expected ',' or '}'" : "expected ',' or ']'");
+    return ph_js_fail_byte(j, p, j->stack[j->depth - 1] ? "expected ',' or '}'"
+                                                        : "expected ',' or ']'");
 close:
     off = OFF(p);
     j->depth--;
@@ -821,7 +373,7 @@ ph_json *ph_json_new(const ph_json_config *cfg, ph_json_callback cb, void *ctx)
     j->top_next = c.flags & PH_JSON_ALLOW_MULTIPLE ? ST_TOP
                 : c.flags & PH_JSON_ALLOW_TRAILING_GARBAGE ? ST_DONE : ST_TOP_AFTER;
     j->stack = malloc(j->max_depth);
-    if (!j->stack || grow(j, 1)) {
+    if (!j->stack || ph_js_grow(j, 1)) {
         ph_json_free(j);
         return NULL;
     }
@@ -855,7 +407,7 @@ ph_json_status ph_json_feed(ph_json *j, const void *buf, size_t len, size_t *con
     int r = R_MORE;
     j->feed = p;
     if (j->state == ST_FINISHED)
-        fail(j, j->base, "input already finished");
+        ph_js_fail(j, j->base, "input already finished");
     if (j->state != ST_ERROR && j->state != ST_DONE && len)
         r = run(j, &p, p + len);
     if (j->state == ST_ERROR) {
@@ -881,25 +433,25 @@ static int finish_check(ph_json *j)
     case ST_TOP:
         if (j->top_next == ST_TOP)
             return R_DONE;
-        return fail(j, off, "no JSON value in the input");
+        return ph_js_fail(j, off, "no JSON value in the input");
     case ST_TOP_AFTER: case ST_DONE: case ST_FINISHED: return R_DONE;
     case ST_ERROR: return R_ERR;
-    case ST_STRING: return fail(j, off, "unexpected end of input in a string");
-    case ST_LITERAL: return fail(j, off, "unexpected end of input in a literal");
+    case ST_STRING: return ph_js_fail(j, off, "unexpected end of input in a string");
+    case ST_LITERAL: return ph_js_fail(j, off, "unexpected end of input in a literal");
     case ST_NUMBER:
         if (j->depth == 0)
-            return fail(j, off, "unexpected end of input in a number");
+            return ph_js_fail(j, off, "unexpected end of input in a number");
         /* fall through */
     default:
-        return fail(j, off, "unexpected end of input in an %s",
+        return ph_js_fail(j, off, "unexpected end of input in an %s",
                     j->stack[j->depth - 1] ? "object" : "array");
     }
 }
 
 ph_json_status ph_json_finish(ph_json *j)
 {
-    if (j->state == ST_NUMBER && j->depth == 0 && ndfa[j->sub][0] == N_END) {
-        if (emit_buffered(j, PH_JSON_NUMBER, j->buf, j->base) == R_STOP)
+    if (j->state == ST_NUMBER && j->depth == 0 && ph_js_ndfa[j->sub][0] == N_END) {
+        if (ph_js_emit_buffered(j, PH_JSON_NUMBER, j->buf, j->base) == R_STOP)
             return PH_JSON_STOPPED;
     }
     if (finish_check(j) != R_DONE)

@@ -129,13 +129,13 @@ static void end_with_plan(ph_req *r, const char *source)
 
 static void end_emergency(ph_req *r)
 {
-    static const char steps[] = "[{\"act\":\"Scan\",\"radius\":10},{\"act\":\"Wait\",\"duration\":1}]";
+    static const char scan[] = "{\"act\":\"Scan\",\"radius\":10}", wait[] = "{\"act\":\"Wait\",\"duration\":1}";
     ph_req_attempt_reset(r);
     r->a.tier = tier_at(r, ph_gen_find_tier(r->gen, "emergency"));
-    ph_buf_addf(&r->a.plan, ",\"partial\":false,\"plan\":{\"plan_id\":\"emergency-%lu\",\"steps\":%s},\"dropped\":[]",
-                r->id, steps);
-    ph_req_queue_step(r, "emergency", 0, steps + 1, 27);
-    ph_req_queue_step(r, "emergency", 1, steps + 30, 29);
+    ph_buf_addf(&r->a.plan, ",\"partial\":false,\"plan\":{\"plan_id\":\"emergency-%lu\",\"steps\":[%s,%s]},"
+                "\"dropped\":[]", r->id, scan, wait);
+    ph_req_queue_step(r, "emergency", 0, scan, sizeof scan - 1);
+    ph_req_queue_step(r, "emergency", 1, wait, sizeof wait - 1);
     r->a.nsteps = 2;
     r->a.first_step_ms = ph_req_now() - r->start_ms;
     end_with_plan(r, "emergency");

@@ -114,6 +114,51 @@ function H.start_sim(args)
   return sim
 end
 
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+function H.b64(s)
+  return (s:gsub("..?.?", function(c)
+    local a, b, d = c:byte(1, 3)
+    local n = a * 65536 + (b or 0) * 256 + (d or 0)
+    local out = {}
+    for i = 3, 0, -1 do
+      local k = (n >> (6 * i)) & 63
+      out[#out + 1] = B64:sub(k + 1, k + 1)
+    end
+    if not b then out[3], out[4] = "=", "=" elseif not d then out[4] = "=" end
+    return table.concat(out)
+  end))
+end
+
+-- Writes a record file (host/record.h) that streams `answer` (model text) as Ollama
+-- /api/chat NDJSON, one piece per `piece` characters, `gap_ms` apart; `done` = false leaves
+-- the final frame out. Returns the path.
+function H.ollama_record(answer, piece, gap_ms, done)
+  local path = os.tmpname()
+  local lines = { '{"record":"planhost","version":1,"api":"ollama","path":"/api/chat","status":200,"content_type":"application/x-ndjson"}' }
+  local t = 0
+  for i = 1, #answer, piece do
+    local frame = cjson.encode { model = "sim", message = { role = "assistant", content = answer:sub(i, i + piece - 1) }, done = false }
+    t = t + gap_ms
+    lines[#lines + 1] = ('{"t_ms":%d,"b64":"%s"}'):format(t, H.b64(frame .. "\n"))
+  end
+  if done ~= false then
+    local frame = '{"model":"sim","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":10,"eval_count":20}'
+    lines[#lines + 1] = ('{"t_ms":%d,"b64":"%s"}'):format(t + gap_ms, H.b64(frame .. "\n"))
+  end
+  H.write(path, table.concat(lines, "\n") .. "\n")
+  return path
+end
+
+-- A record that streams `answer` quickly, then stalls (its last piece comes after 10 s).
+function H.stalled_record(answer)
+  local path = H.ollama_record(answer, 5, 10, false)
+  local frame = cjson.encode { model = "sim", message = { role = "assistant", content = "," }, done = false }
+  local f = assert(io.open(path, "ab"))
+  f:write(('{"t_ms":10000,"b64":"%s"}\n'):format(H.b64(frame .. "\n")))
+  f:close()
+  return path
+end
+
 -- Submits one request and polls until its plan event; returns that plan event and the list
 -- of all its events in order.
 function H.plan(host, opts, seconds)

@@ -27,7 +27,7 @@ fi
   echo
   echo "## JSON tokenizer on plan JSON (tests/fixtures/plans)"
   echo
-  if have_pkg libyajl-dev && cc $CFLAGS tests/bench/json_bench.c host/jsonstream.c -lyajl -o $out/json_bench; then
+  if have_pkg libyajl-dev && cc $CFLAGS tests/bench/json_bench.c host/jsonstream.c host/jsonstream_scan.c -lyajl -o $out/json_bench; then
     $out/json_bench tests/fixtures/plans
   else
     echo "(skipped: yajl is not installed)"

@@ -1,0 +1,194 @@
+-- The tier chain: every failure reason moves to the next tier with that reason, partial
+-- plans are accepted as the tier's policy says, the circuit breaker opens, probes and
+-- closes across requests, and a broken policy is a "script" fallback, never a lost request.
+-- Against `planhost sim` (SIMULATED) and hand-made replay records.
+local H = require "helpers"
+
+local hello = H.snapshot("hello_companion")
+
+local function fallbacks(events)
+  local out = {}
+  for _, ev in ipairs(events) do
+    if ev.event == "fallback" then out[#out + 1] = ev end
+  end
+  return out
+end
+
+local function plans(events)
+  local n = 0
+  for _, ev in ipairs(events) do n = n + (ev.event == "plan" and 1 or 0) end
+  return n
+end
+
+-- A scratch tree whose policies/tiers.lua is `policy` (Lua text).
+local function tree_with_policy(policy)
+  local dir = H.scratch_tree()
+  H.write(dir .. "/policies/tiers.lua", policy)
+  return dir
+end
+
+describe("tier chain", function()
+  after_each(function() H.cleanup() end)
+
+  it("moves on with reason parse when the answer holds no plan", function()
+    local rec = H.ollama_record("I am sorry, I cannot help with planning today.", 8, 1)
+    local sim = H.start_sim("--replay " .. rec)
+    local host = H.open(nil, { url = sim.url })
+    local plan, events = H.plan(host, { snapshot = hello })
+    sim.stop(); os.remove(rec)
+    assert.equal(1, plans(events))
+    assert.equal("parse", fallbacks(events)[1].reason)
+    assert.equal("heuristic", plan.source)
+    host:close()
+  end)
+
+  it("moves on with reason invalid when every step is dropped", function()
+    local rec = H.ollama_record('{"plan_id":"x","steps":[{"act":"Teleport"},{"act":"Fly","x":1}]}', 6, 1)
+    local sim = H.start_sim("--replay " .. rec)
+    local host = H.open(nil, { url = sim.url })
+    local plan, events = H.plan(host, { snapshot = hello })
+    sim.stop(); os.remove(rec)
+    local fb = fallbacks(events)[1]
+    assert.equal("invalid", fb.reason)
+    assert.equal("simplified", fb.from)
+    assert.equal("heuristic", plan.source)
+    host:close()
+  end)
+
+  it("accepts a partial plan when the budget runs out mid-stream", function()
+    local answer = '{"plan_id":"p","steps":[{"act":"Scan","radius":5},{"act":"Attack","target_id":3},{"act":"Wait","duration":1}]}'
+    local rec = H.stalled_record(answer:sub(1, 81))   -- two steps, then silence
+    local sim = H.start_sim("--replay " .. rec)
+    local host = H.open(nil, { url = sim.url })
+    local plan, events = H.plan(host, { snapshot = hello, budget_ms = 1200 })
+    sim.stop(); os.remove(rec)
+    assert.equal("llm", plan.source)
+    assert.is_true(plan.partial)
+    assert.equal(2, #plan.plan.steps)
+    assert.equal(0, #fallbacks(events))
+    host:close()
+  end)
+
+  it("refuses a partial plan with fewer steps than the tier asks for", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified", accept_partial = true, min_partial_steps = 3 } },
+  chain = function() return { "simplified", "heuristic", "emergency" } end,
+}]])
+    local answer = '{"plan_id":"p","steps":[{"act":"Scan","radius":5},{"act":"Attack","target_id":3},{"act":"Wait","duration":1}]}'
+    local rec = H.stalled_record(answer:sub(1, 81))
+    local sim = H.start_sim("--replay " .. rec)
+    local host = H.open(dir, { url = sim.url })
+    local plan, events = H.plan(host, { snapshot = hello, budget_ms = 1200 })
+    sim.stop(); os.remove(rec)
+    assert.equal("heuristic", plan.source)
+    assert.equal("timeout", fallbacks(events)[1].reason)
+    host:close()
+  end)
+
+  it("opens the circuit after failures, probes after the cool-down, closes on success", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" } },
+  chain = function() return { "simplified", "heuristic", "emergency" } end,
+  circuit = { window = 4, min_requests = 2, open_ratio = 0.5, cooldown_ms = 400, close_after = 1 },
+  connect_retries = 0,
+}]])
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(dir, { url = sim.url })
+    local fault = { "X-Sim-Fault: http500" }
+    for _ = 1, 2 do
+      local _, events = H.plan(host, { snapshot = hello, headers = fault })
+      assert.equal("http_500", fallbacks(events)[1].reason)
+    end
+    -- open: the tier is skipped without a request, whatever the server would say
+    local _, events = H.plan(host, { snapshot = hello })
+    assert.equal("circuit_open", fallbacks(events)[1].reason)
+    H.sh("sleep 0.5")
+    -- half open: one probe goes through and succeeds, which closes the circuit
+    local plan = H.plan(host, { snapshot = hello })
+    assert.equal("llm", plan.source)
+    plan = H.plan(host, { snapshot = hello })
+    assert.equal("llm", plan.source)
+    sim.stop()
+    host:close()
+  end)
+
+  it("skips a tier whose recent latency does not fit the time left (deadline)", function()
+    local sim = H.start_sim("--profile gpu-7b")
+    local host = H.open(nil, { url = sim.url })
+    local first = H.plan(host, { snapshot = hello, budget_ms = 20000 })
+    assert.equal("llm", first.source)
+    local plan, events = H.plan(host, { snapshot = hello, budget_ms = 40 })
+    sim.stop()
+    assert.equal("deadline", fallbacks(events)[1].reason)
+    assert.equal("heuristic", plan.source)
+    host:close()
+  end)
+
+  it("turns a failing chain() into a script fallback and still plans", function()
+    local dir = tree_with_policy([[
+return {
+  chain = function(ctx) return ctx.no_such_field.boom end,
+}]])
+    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local plan, events = H.plan(host, { snapshot = hello })
+    local fb = fallbacks(events)[1]
+    assert.equal("script", fb.reason)
+    assert.matches("policies/tiers.lua:2:", fb.error, 1, true)
+    assert.equal("heuristic", plan.source)
+    host:close()
+  end)
+
+  it("turns a chain() naming no tier into a script fallback", function()
+    local dir = tree_with_policy([[
+return { chain = function() return { "turbo" } end }]])
+    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local plan, events = H.plan(host, { snapshot = hello })
+    assert.matches("turbo", fallbacks(events)[1].error, 1, true)
+    assert.equal(1, plans(events))
+    host:close()
+  end)
+
+  it("lets on_failure stop the chain or jump to a tier", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" }, compact = { kind = "llm", template = "compact" } },
+  chain = function() return { "simplified", "compact", "heuristic", "emergency" } end,
+  on_failure = function(ctx, reason) if reason == "connect" then return "stop" end end,
+  connect_retries = 0,
+}]])
+    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local plan, events = H.plan(host, { snapshot = hello })
+    assert.equal("emergency", plan.source)
+    assert.equal("emergency", fallbacks(events)[1].to)
+    host:close()
+  end)
+
+  it("passes the game's context to chain()", function()
+    local host = H.open(nil, { url = "http://127.0.0.1:9" })
+    local plan, events = H.plan(host, { snapshot = hello, game = '{"urgency":"high"}' })
+    assert.equal("heuristic", plan.source)
+    assert.equal(0, #fallbacks(events))     -- urgency high: the default policy starts at heuristic
+    host:close()
+  end)
+
+  it("rejects a policy with an unknown key or template at reload", function()
+    local dir = tree_with_policy([[return { chian = function() end }]])
+    local h, msg = H.planhost.open(dir)
+    assert.is_nil(h)
+    assert.matches("unknown key 'chian'", msg, 1, true)
+    H.write(dir .. "/policies/tiers.lua", [[return { tiers = { x = { kind = "llm", template = "nope" } }, chain = function() return { "x" } end }]])
+    h, msg = H.planhost.open(dir)
+    assert.is_nil(h)
+    assert.matches("no template 'nope'", msg, 1, true)
+  end)
+
+  it("answers from the heuristic tier quickly when no server is reachable", function()
+    local host = H.open(nil, { url = "http://127.0.0.1:9" })
+    local plan = H.plan(host, { snapshot = hello })
+    assert.equal("heuristic", plan.source)
+    assert.is_true(plan.total_ms < 50 * 4, "took " .. plan.total_ms .. " ms")   -- 50 ms target; margin for sanitizers
+    host:close()
+  end)
+end)
