@@ -184,6 +184,38 @@ return {
     assert.matches("no template 'nope'", msg, 1, true)
   end)
 
+  it("finishes requests in flight on their own generation while new ones use the edited policy", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" }, compact = { kind = "llm", template = "compact" } },
+  chain = function() return { "simplified", "heuristic", "emergency" } end,
+}]])
+    local sim = H.start_sim("--profile instant --parallel 2")
+    local host = H.open(dir, { url = sim.url, watch = true, interval_ms = 20 })
+    local old = assert(host:submit { snapshot = hello, budget_ms = 20000, headers = { "X-Sim-Fault: slow:150" } })
+    H.write(dir .. "/policies/tiers.lua", [[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" }, compact = { kind = "llm", template = "compact" } },
+  chain = function() return { "compact", "heuristic", "emergency" } end,
+}]])
+    local reloaded, new, plans_by_id = false, nil, {}
+    local t0 = H.planhost.clock()
+    while H.planhost.clock() - t0 < 20000 and not (plans_by_id[old] and new and plans_by_id[new]) do
+      for _, ev in ipairs(host:poll(20)) do
+        if ev.event == "reload" and ev.ok then
+          reloaded = true
+          new = assert(host:submit { snapshot = hello })
+        end
+        if ev.event == "plan" then plans_by_id[ev.request] = ev end
+      end
+    end
+    sim.stop()
+    assert.is_true(reloaded)
+    assert.equal("simplified", plans_by_id[old].tier)   -- started on generation 1
+    assert.equal("compact", plans_by_id[new].tier)      -- generation 2's chain
+    host:close()
+  end)
+
   it("answers from the heuristic tier quickly when no server is reachable", function()
     local host = H.open(nil, { url = "http://127.0.0.1:9" })
     local plan = H.plan(host, { snapshot = hello })
