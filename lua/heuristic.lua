@@ -7,7 +7,9 @@
 --   heuristic.plan(snapshot, opts) -> { plan_id = "h-1a2b3c4d", steps = { {act = ...}, ... } }
 --
 -- `snapshot` is a decoded snapshot (plain tables as cjson decodes them, or read-only views);
--- missing fields get lua/snapshot.lua's defaults. `opts` (optional):
+-- missing fields get lua/snapshot.lua's defaults (snapshot.normalize fills `me` and
+-- `objective`; the lists enemies, allies, pois, obstacles default to empty in place, as
+-- normalizing them would deep-copy every entry). `opts` (optional):
 --   tools      list of tool names the plan may use (default: every registry tool); names not
 --              in the registry are ignored, case and underscores are forgiven ("move_to")
 --   bounds     {min_x, min_y, max_x, max_y}: every position the plan names is kept inside
@@ -36,7 +38,7 @@
 --                     "escort" -> next to the ally with role "vip", else the first ally);
 --                     then Scan.
 --   threat beyond ENGAGE_RANGE, hp >= HP_LOW: keep to the objective (as above) or, with no
---                     goal, Approach the threat and Attack it.
+--                     goal, Reload if ammo is 0, Approach the threat and Attack it.
 --   otherwise, in this order:
 --     Retreat        morale < MORALE_LOW and the threat within CLOSE_RANGE
 --     ThrowSmoke     hp < HP_LOW and the threat within CLOSE_RANGE; at a cell between self
@@ -46,17 +48,19 @@
 --                    The cell: on the far side of an obstacle within COVER_SEARCH_RADIUS,
 --                    relative to the threat, else STEP_AWAY cells away from the threat;
 --                    never an obstacle, always farther from the threat than the agent is now;
---                    cells shielded by an obstacle win, then the shortest walk.
+--                    cells shielded by an obstacle win, then the shortest walk; with no
+--                    such cell, TakeCover without a position (the engine's nearest cover).
 --     Heal           hp < HP_LOW (self)
 --     Reload         ammo is 0, before any attack
---     ThrowExplosive BLAST_MIN_ENEMIES or more enemies within BLAST_RADIUS of the threat,
---                    the threat THROW_MIN..THROW_MAX cells away
+--     ThrowExplosive BLAST_MIN_ENEMIES or more enemies within BLAST_RADIUS of the threat, no
+--                    player or ally inside it, the threat THROW_MIN..THROW_MAX cells away
 --     Attack         armed (ammo > 0 or reloaded), not retreating, and hp >= HP_LOW unless
 --                    the plan heals first
 -- Fallbacks: a tool not in opts.tools or on cooldown is replaced by the next one of its chain
 -- (ThrowSmoke -> TakeCover, TakeCover -> MoveTo, Retreat -> MoveTo, Attack -> AimedShot ->
 -- QuickAttack -> CoverFire -> MarkTarget, ThrowExplosive -> AoEAttack, Scan -> Wait); a step
--- already in the plan is not repeated; a plan left empty gets Scan, else Wait, else any
+-- already in the plan is not repeated; the first max_steps steps of this order are kept;
+-- a plan left empty gets Scan, else Wait, else any
 -- allowed tool without required parameters (TakeCover, Block, Dodge, Parry).
 --
 -- Every step is valid for lua/tools.lua: integer cells, lowercase enums, positive floats,
@@ -68,6 +72,9 @@
 
 local snapshot = require "snapshot"
 local registry = require "tools"
+local normalize = snapshot.normalize
+-- Globals as locals: in the sandbox a global is a lookup through the frozen base.
+local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
 
 -- Thresholds (a designer's knobs) ------------------------------------------------------------
 
@@ -98,8 +105,8 @@ local COOLDOWN_ALIASES = { ThrowExplosive = { "throw:grenade", "grenade" } }
 
 local sfind, slower, sbyte, sformat, smatch, sgsub =
   string.find, string.lower, string.byte, string.format, string.match, string.gsub
-local floor, sqrt, huge, tointeger, mtype = math.floor, math.sqrt, math.huge, math.tointeger,
-  math.type
+local floor, sqrt, huge, tointeger, mtype, mmax, mmin = math.floor, math.sqrt, math.huge,
+  math.tointeger, math.type, math.max, math.min
 
 local FNV_OFFSET, FNV_PRIME, MASK32 = 0x811c9dc5, 0x01000193, 0xffffffff
 
@@ -121,8 +128,11 @@ for _, t in ipairs(registry.tools) do
   BY_LOWER[slower(name)] = name
   local words = {}
   for w in string.gmatch(name, "%u[%l%d]*") do words[#words + 1] = slower(w) end
-  local keys = { table.concat(words, ":"), slower(name), table.concat(words, "_") }
-  for _, k in ipairs(COOLDOWN_ALIASES[name] or {}) do keys[#keys + 1] = k end
+  local keys, seen = {}, {}
+  for _, k in ipairs { table.concat(words, ":"), slower(name), table.concat(words, "_"),
+    table.unpack(COOLDOWN_ALIASES[name] or {}) } do
+    if not seen[k] then keys[#keys + 1], seen[k] = k, true end
+  end
   CD_KEYS[name] = keys
 end
 
@@ -144,8 +154,10 @@ local function round(v) return floor(v + 0.5) end
 -- Cell of a {x, y} table (or nil when it is not one).
 local function cell(p)
   if type(p) ~= "table" then return nil end
-  local x, y = p.x, p.y
-  if finite(x) and finite(y) then return round(x), round(y) end
+  local x, y, L = p.x, p.y, COORD_LIMIT
+  if type(x) == "number" and type(y) == "number" and x > -L and x < L and y > -L and y < L then
+    return floor(x + 0.5), floor(y + 0.5)
+  end
   return nil
 end
 
@@ -333,7 +345,8 @@ local function find_cover(P, ax, ay)
       end
     end
   end
-  -- Step away from the threat (from the anchor), straight first, then turning.
+  if P.cx then return P.cx, P.cy end -- cover behind an obstacle beats open ground
+  -- Step away from the threat (from the anchor): straight, else turning 45 then 90 degrees.
   local vx, vy = ax - tx, ay - ty
   local len = sqrt(vx * vx + vy * vy)
   if len == 0 then vx, vy, len = P.mx - tx, P.my - ty, nil end
@@ -345,6 +358,8 @@ local function find_cover(P, ax, ay)
     local rx, ry = ux * c - uy * s, ux * s + uy * c
     local x, y = clamp(P, round(ax + rx * STEP_AWAY), round(ay + ry * STEP_AWAY))
     consider(P, x, y, ax, ay, nil)
+    if P.cx and P.cshield then break end
+    if i == 1 and P.cx then break end
   end
   return P.cx, P.cy
 end
@@ -572,17 +587,25 @@ local function objective_plan(P, gx, gy)
   return moved
 end
 
--- Counts the living enemies within BLAST_RADIUS of the threat (the threat included).
-local function cluster_size(P)
-  local enemies, n, r2 = P.enemies, 0, BLAST_RADIUS * BLAST_RADIUS
-  for i = 1, #enemies do
-    local e = enemies[i]
+-- Counts the living entities of `list` within BLAST_RADIUS of the threat.
+local function near_threat(P, list)
+  local n, r2 = 0, BLAST_RADIUS * BLAST_RADIUS
+  for i = 1, #list do
+    local e = list[i]
     if type(e) == "table" and not (type(e.hp) == "number" and e.hp <= 0) then
       local x, y = cell(e.pos)
       if x and (x - P.tx) * (x - P.tx) + (y - P.ty) * (y - P.ty) <= r2 then n = n + 1 end
     end
   end
   return n
+end
+
+-- Enough enemies share the threat's blast, and no friend (player, ally) is inside it.
+local function worth_explosive(P)
+  if near_threat(P, P.enemies) < BLAST_MIN_ENEMIES then return false end
+  if near_threat(P, P.s.allies) > 0 then return false end
+  local player = P.s.player
+  return not (type(player) == "table" and near_threat(P, { player }) > 0)
 end
 
 local function combat_plan(P, n_engaged)
@@ -599,7 +622,8 @@ local function combat_plan(P, n_engaged)
     local dx, dy = P.mx - P.tx, P.my - P.ty
     local len = sqrt(dx * dx + dy * dy)
     if len == 0 then dx, dy, len = -1, 0, 1 end
-    ax, ay = clamp(P, round(P.tx + dx / len * RETREAT_DISTANCE), round(P.ty + dy / len * RETREAT_DISTANCE))
+    local k = RETREAT_DISTANCE / len
+    ax, ay = clamp(P, round(P.tx + dx * k), round(P.ty + dy * k))
     ax, ay = free_cell(P, ax, ay)
   end
   P.ax, P.ay = ax, ay
@@ -616,7 +640,7 @@ local function combat_plan(P, n_engaged)
   if armed and not fleeing and (healed or not low_hp) then
     if d2 >= THROW_MIN * THROW_MIN and d2 <= THROW_MAX * THROW_MAX
       and (can(P, "ThrowExplosive") or can(P, "AoEAttack"))
-      and cluster_size(P) >= BLAST_MIN_ENEMIES then
+      and worth_explosive(P) then
       explosive(P)
     end
     attack(P)
@@ -646,10 +670,9 @@ end
 
 -- plan(snapshot, opts) -> { plan_id = "h-xxxxxxxx", steps = { step, ... } }
 local function plan(snap, opts)
-  if type(snap) ~= "table" then snapshot.normalize(snap) end -- raises its error
-  -- snapshot.normalize supplies the defaults of `me` and `objective`; the lists' default ([])
-  -- is applied in place, as normalizing them would deep-copy every enemy and POI.
-  local s = snapshot.normalize({ agent = snap.agent, me = snap.me, objective = snap.objective })
+  if type(snap) ~= "table" then normalize(snap) end -- raises its error
+  local s = normalize({ agent = snap.agent, me = snap.me, objective = snap.objective })
+  s.player = type(snap.player) == "table" and snap.player or nil
   s.enemies, s.pois = list_or_empty(snap.enemies), list_or_empty(snap.pois)
   s.obstacles, s.allies = list_or_empty(snap.obstacles), list_or_empty(snap.allies)
   if type(opts) ~= "table" then opts = EMPTY end
@@ -661,7 +684,7 @@ local function plan(snap, opts)
   if not mx then mx, my = 0, 0 end
   local max = MAX_STEPS
   local ms = opts.max_steps
-  if type(ms) == "number" and ms == ms then max = tointeger(floor(math.max(1, math.min(ms, 64)))) end
+  if type(ms) == "number" and ms == ms then max = tointeger(floor(mmax(1, mmin(ms, 64)))) end
 
   local P = {
     s = s, me = me, mx = mx, my = my, steps = {}, n = 0, max = max,
