@@ -25,5 +25,5 @@ echo "== planhost plan --pretty --template compact, against $url"
 echo "   (planhost sim, profile $profile: SIMULATED latency, not a real model's)"
 $bin plan --pretty --url "$url" --template compact "$snap"
 echo
-echo "== the same snapshot with no model server listening (port 9): the request still ends in a plan"
+echo "== the same snapshot with no model server listening (port 9): the policy falls back to the heuristic tier"
 $bin plan --pretty --url http://127.0.0.1:9 "$snap"

@@ -75,9 +75,12 @@ static void print_pretty(const ph_event *ev)
         const char *steps = strstr(ev->json, "\"steps\":");
         if (strcmp(first, "null") == 0)
             snprintf(first, sizeof first, "-");
-        printf("plan %s from %s (%s)%s: first step %s ms, total %s ms, prompt %s chars / %s tokens, "
-               "completion %s tokens\n", c, a, b, strcmp(partial, "true") == 0 ? " PARTIAL" : "",
-               first, total, chars, ptok, ctok);
+        if (strcmp(b, "llm") == 0)
+            printf("plan %s from %s (llm)%s: first step %s ms, total %s ms, prompt %s chars / %s tokens, "
+                   "completion %s tokens\n", c, a, strcmp(partial, "true") == 0 ? " PARTIAL" : "",
+                   first, total, chars, ptok, ctok);
+        else
+            printf("plan %s from the %s tier: first step %s ms, total %s ms\n", c, b, first, total);
         if (steps && strcmp(b, "llm") != 0)
             printf("  steps %.*s\n", (int)(strstr(steps, "]") - steps - 7), steps + 8);
         break;

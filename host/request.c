@@ -190,7 +190,8 @@ static void next_tier(ph_req *r)
 static int pp_step(void *ud, const ph_pp_step *s)
 {
     ph_req *r = ud;
-    r->a.nsteps++;
+    if (r->a.nsteps++ == 0)
+        r->a.first_step_ms = ph_req_now() - r->start_ms;
     ph_req_queue_step(r, "heuristic", s->index, s->json, s->len);
     return 0;
 }
@@ -219,7 +220,6 @@ static void run_heuristic(ph_req *r)
     ph_buf text;
     ph_buf_init(&text, 1u << 20);
     ph_error err;
-    r->a.first_step_ms = ph_req_now() - r->start_ms;
     if (ph_gen_heuristic(r->gen, r->snapshot, r->snapshot_len, NULL, &text, &err) != 0) {
         ph_req_fail(r, "script", err.message);
     } else {
