@@ -19,6 +19,9 @@
 
 int ph_lua_json_open(lua_State *L);     /* lua_json.c: the tokenizer's test-facing table */
 int ph_lua_framing_open(lua_State *L);  /* lua_framing.c: the stream decoder's */
+int ph_lua_validate_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
+                         const char *steps_json, size_t steps_len, const char *snapshot_json,
+                         size_t snapshot_len, int limits_idx);   /* lua_validate.c */
 int ph_lua_planparse_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
                           unsigned flags, const char *text, size_t len, size_t piece);
 
@@ -434,6 +437,33 @@ static int l_parse(lua_State *L)
                                  batch ? 1u : 0u, text, len, piece);
 }
 
+static const char *const VALIDATE_KEYS[] = {"template", "limits", NULL};
+
+/* host:validate(steps_json, snapshot_json [, {template = NAME, limits = {...}}])
+ *   -> {kept, nkept, dropped = {{index, reason}, ...}} | nil, message */
+static int l_validate(lua_State *L)
+{
+    ph_gen *g = ph_host_gen(check_host(L));
+    size_t slen, nlen;
+    const char *steps = luaL_checklstring(L, 2, &slen);
+    const char *snap = luaL_checklstring(L, 3, &nlen);
+    const ph_template *t = NULL;
+    int limits = 0;
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        check_keys(L, 4, VALIDATE_KEYS, "host:validate");
+        if (lua_getfield(L, 4, "template") != LUA_TNIL) {
+            t = ph_gen_find_template(g, luaL_checkstring(L, -1));
+            if (!t)
+                luaL_error(L, "host:validate: unknown template '%s'", lua_tostring(L, -1));
+        }
+        if (lua_getfield(L, 4, "limits") != LUA_TNIL)
+            limits = lua_gettop(L);
+    }
+    return ph_lua_validate_push(L, ph_gen_registry(g), t ? t->tools : NULL, t ? t->ntools : 0,
+                                steps, slen, snap, nlen, limits);
+}
+
 /* planhost.clock() -> milliseconds on a monotonic clock (for timing in tools and specs) */
 static int l_clock(lua_State *L)
 {
@@ -446,7 +476,7 @@ static int l_clock(lua_State *L)
 static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
-    {"memory", l_memory}, {"parse", l_parse}, {"submit", l_submit}, {"cancel", l_cancel},
+    {"memory", l_memory}, {"parse", l_parse}, {"validate", l_validate}, {"submit", l_submit}, {"cancel", l_cancel},
     {"pending", l_pending}, {"close", l_close}, {NULL, NULL},
 };
 
