@@ -1,6 +1,8 @@
-/* planparse_internal — what the two files of the plan parser share: planparse.c (the
- * plan layer) and planparse_step.c (the step layer, which it feeds with the tokens of
- * each step object). Nothing else includes this. Depends on buf, jsonstream, registry. */
+/* planparse_internal — what the plan parser's two layers share: planparse.c (the plan
+ * layer) and the step layer, which it feeds with the tokens of each step object
+ * (planparse_step.c collects them, planparse_write.c checks and writes the step; what those
+ * two share is in planparse_step_internal.h). Nothing else includes this. Depends on buf,
+ * jsonstream, registry. */
 #ifndef PH_PLANPARSE_INTERNAL_H
 #define PH_PLANPARSE_INTERNAL_H
 

@@ -23,6 +23,7 @@
 #include "latency.h"
 #include "request_internal.h"
 #include "selfcheck.h"
+#include "validate.h"
 
 #define EVENT_CAP (1u << 20)
 
@@ -186,32 +187,76 @@ static void next_tier(ph_req *r)
     run_tier(r);
 }
 
-/* Runs the heuristic planner; its plan is parsed like a model's. 0 when it delivered. */
-static int pp_step(void *ud, const ph_pp_step *s)
+/* ---- steps and plans from any tier ---------------------------------------------------- */
+
+static int valid_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s, char *reason, size_t size)
 {
-    ph_req *r = ud;
-    if (r->a.nsteps++ == 0)
-        r->a.first_step_ms = ph_req_now() - r->start_ms;
-    ph_req_queue_step(r, "heuristic", s->index, s->json, s->len);
-    return 0;
+    if (ph_validate_step(ph_gen_registry(r->gen), tools, ntools, r->view, &ph_gen_policy(r->gen)->limits,
+                         s->json, s->len, reason, size) != 0)
+        return 0;
+    ph_error err;
+    int ok = ph_gen_validate_hook(r->gen, s->json, s->len, r->snapshot, r->snapshot_len, reason, size, &err);
+    if (ok < 0) {                  /* a broken hook fails the tier: reason "script" */
+        snprintf(reason, size, "policies/validate.lua failed: %.200s", err.message);
+        ph_req_fail(r, "script", err.message);
+    }
+    return ok > 0;
 }
 
-static int pp_plan(void *ud, const ph_pp_plan *p)
+void ph_req_take_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s)
 {
-    ph_req *r = ud;
-    ph_buf *b = &r->a.plan;
-    r->a.plan_seen = p->nsteps > 0;
-    ph_buf_adds(b, ",\"partial\":false,\"plan\":{\"plan_id\":");
+    attempt *a = &r->a;
+    char reason[PH_VALIDATE_REASON];
+    if (!valid_step(r, tools, ntools, s, reason, sizeof reason)) {
+        ph_buf_addf(&a->drops, ",{\"index\":%d,\"reason\":", s->index);
+        ph_jsonw_cstr(&a->drops, reason);
+        ph_buf_adds(&a->drops, "}");
+        return;
+    }
+    if (a->nsteps >= ph_gen_policy(r->gen)->limits.max_steps) {
+        ph_buf_addf(&a->drops, ",{\"index\":%d,\"reason\":\"plan: over the cap of %d steps\"}", s->index,
+                    ph_gen_policy(r->gen)->limits.max_steps);
+        return;
+    }
+    if (a->nsteps++ == 0)
+        a->first_step_ms = ph_req_now() - r->start_ms;
+    ph_buf_adds(&a->kept, a->kept.len ? "," : "[");
+    ph_buf_add(&a->kept, s->json, s->len);
+    ph_req_queue_step(r, a->tier->name, s->index, s->json, s->len);
+}
+
+void ph_req_take_plan(ph_req *r, const ph_pp_plan *p)
+{
+    attempt *a = &r->a;
+    if (a->plan_seen)
+        return;
+    a->plan_seen = 1;
+    a->partial = p->partial;
+    ph_buf *b = &a->plan;
+    ph_buf_addf(b, ",\"partial\":%s,\"plan\":{\"plan_id\":", p->partial ? "true" : "false");
     ph_jsonw_cstr(b, p->plan_id);
-    ph_buf_adds(b, ",\"steps\":");
-    ph_buf_add(b, p->steps_json, p->steps_len);
-    ph_buf_adds(b, "},\"dropped\":[");
+    ph_buf_addf(b, ",\"steps\":%s]},\"dropped\":[", a->kept.len ? ph_buf_str(&a->kept) : "[");
     for (int i = 0; i < p->ndropped; i++) {
         ph_buf_addf(b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
         ph_jsonw_cstr(b, p->dropped[i].reason);
         ph_buf_adds(b, "}");
     }
+    if (a->drops.len)
+        ph_buf_adds(b, ph_buf_str(&a->drops) + (p->ndropped ? 0 : 1));
     ph_buf_adds(b, "]");
+    if (a->nsteps == 0)
+        ph_req_fail(r, "invalid", p->ndropped || a->drops.len ? "every step of the plan was dropped" : "the plan has no steps");
+}
+
+static int pp_step(void *ud, const ph_pp_step *s)
+{
+    ph_req_take_step(ud, NULL, 0, s);
+    return 0;
+}
+
+static int pp_plan(void *ud, const ph_pp_plan *p)
+{
+    ph_req_take_plan(ud, p);
     return 0;
 }
 
@@ -226,13 +271,13 @@ static void run_heuristic(ph_req *r)
         ph_pp_callbacks cb = {pp_step, pp_plan};
         ph_planparse *pp = ph_planparse_new(ph_gen_registry(r->gen), NULL, 0, 0, &cb, r);
         if (pp && ph_planparse_feed(pp, text.data, text.len) != PH_PP_ERROR && ph_planparse_finish(pp) == PH_PP_DONE &&
-            r->a.plan_seen) {
+            r->a.plan_seen && !r->a.reason[0]) {
             ph_planparse_free(pp);
             ph_buf_free(&text);
             end_with_plan(r, "heuristic");
             return;
         }
-        ph_req_fail(r, "invalid", pp ? ph_planparse_error(pp) : "out of memory");
+        ph_req_fail(r, "invalid", pp ? (ph_planparse_error(pp) ? ph_planparse_error(pp) : "no valid step") : "out of memory");
         ph_planparse_free(pp);
     }
     ph_buf_free(&text);
@@ -403,7 +448,9 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
     r->start_ms = ph_req_now();
     r->budget_ms = o->budget_ms > 0 ? o->budget_ms : ph_gen_policy(g)->budget_ms;
     ph_buf_init(&r->a.plan, 1u << 20);
-    if (copy_inputs(r, o, err) != 0) {
+    ph_buf_init(&r->a.kept, 1u << 20);
+    ph_buf_init(&r->a.drops, 1u << 20);
+    if (copy_inputs(r, o, err) != 0 || !(r->view = ph_snapview_new(o->snapshot, o->len, err))) {
         ph_req_free(r);
         return NULL;
     }
@@ -428,6 +475,9 @@ void ph_req_free(ph_req *r)
     r->cancelled = 1;
     ph_req_attempt_reset(r);
     ph_buf_free(&r->a.plan);
+    ph_buf_free(&r->a.kept);
+    ph_buf_free(&r->a.drops);
+    ph_snapview_free(r->view);
     for (int i = 0; r->headers[i]; i++)
         free(r->headers[i]);
     free(r->snapshot);

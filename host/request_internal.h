@@ -7,6 +7,7 @@
 #include "planparse.h"
 #include "record.h"
 #include "request.h"
+#include "snapview.h"
 
 #define PH_MAX_CHAIN 16
 #define PH_MAX_ATTEMPTS 12
@@ -25,6 +26,8 @@ typedef struct attempt {
     int have_stats;
     int plan_seen, partial, nsteps;
     ph_buf plan;               /* the plan event's plan/dropped fields */
+    ph_buf kept;               /* steps that passed validation: "[{...},{...}" */
+    ph_buf drops;              /* validation drops: ",{"index":..,"reason":..}" pieces */
     char reason[32];           /* why it failed (first cause) */
     char message[512];
     char break_reason[32];     /* a stream that broke after complete steps */
@@ -40,6 +43,7 @@ struct ph_req {
     double start_ms;
     long budget_ms;
     char *snapshot, *game, *record_path;
+    ph_snapview *view;         /* the snapshot compiled for validation */
     size_t snapshot_len;
     char *headers[PH_REQ_HEADERS + 1];
     int chain[PH_MAX_CHAIN + 1], nchain, ci;
@@ -62,5 +66,11 @@ void ph_req_llm_done(ph_req *r);
 
 /* Events, request.c. */
 void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len);
+
+/* A step the parser handed out: validated against the snapshot and the policy, then a step
+ * event (kept) or a drop. `tools` are the tier's (NULL: all). */
+void ph_req_take_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s);
+/* The parser's plan: the plan event's fields from the kept steps and every drop. */
+void ph_req_take_plan(ph_req *r, const ph_pp_plan *p);
 
 #endif

@@ -31,8 +31,12 @@ void ph_req_attempt_reset(ph_req *r)
     ph_framing_free(a->fr);
     ph_planparse_free(a->pp);
     ph_buf_free(&a->plan);
+    ph_buf_free(&a->kept);
+    ph_buf_free(&a->drops);
     memset(a, 0, sizeof *a);
     ph_buf_init(&a->plan, 1u << 20);
+    ph_buf_init(&a->kept, 1u << 20);
+    ph_buf_init(&a->drops, 1u << 20);
 }
 
 /* ---- parser callbacks ---------------------------------------------------------------- */
@@ -40,34 +44,13 @@ void ph_req_attempt_reset(ph_req *r)
 static int on_step(void *ud, const ph_pp_step *s)
 {
     ph_req *r = ud;
-    if (r->a.nsteps++ == 0)
-        r->a.first_step_ms = ph_req_now() - r->start_ms;
-    ph_req_queue_step(r, r->a.tier->name, s->index, s->json, s->len);
+    ph_req_take_step(r, r->a.tmpl->tools, r->a.tmpl->ntools, s);
     return 0;
 }
 
 static int on_plan(void *ud, const ph_pp_plan *p)
 {
-    ph_req *r = ud;
-    attempt *a = &r->a;
-    if (a->plan_seen)
-        return 0;
-    a->plan_seen = 1;
-    a->partial = p->partial;
-    ph_buf *b = &a->plan;
-    ph_buf_addf(b, ",\"partial\":%s,\"plan\":{\"plan_id\":", p->partial ? "true" : "false");
-    ph_jsonw_cstr(b, p->plan_id);
-    ph_buf_adds(b, ",\"steps\":");
-    ph_buf_add(b, p->steps_json, p->steps_len);
-    ph_buf_adds(b, "},\"dropped\":[");
-    for (int i = 0; i < p->ndropped; i++) {
-        ph_buf_addf(b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
-        ph_jsonw_cstr(b, p->dropped[i].reason);
-        ph_buf_adds(b, "}");
-    }
-    ph_buf_adds(b, "]");
-    if (p->nsteps == 0)
-        ph_req_fail(r, "invalid", p->ndropped ? "every step of the plan was dropped" : "the plan has no steps");
+    ph_req_take_plan(ud, p);
     return 0;
 }
 

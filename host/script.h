@@ -19,6 +19,7 @@
 #include "error.h"
 #include "registry.h"
 #include "tree.h"
+#include "validate.h"
 
 typedef struct ph_gen ph_gen;
 
@@ -78,7 +79,9 @@ typedef struct ph_policy {
     int latency_window;
     int connect_retries;
     ph_circuit_policy circuit;
+    ph_validate_limits limits;       /* policies/validate.lua */
     int chain_ref, on_failure_ref;   /* Lua refs, private to the adapter (LUA_NOREF: none) */
+    int validate_ref;                /* policies/validate.lua's validate(step, snapshot) */
 } ph_policy;
 
 /* What chain() and on_failure() see besides the snapshot. */
@@ -138,6 +141,15 @@ int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph
  * of `t` (NULL: all) and appends the plan as JSON to `out`. Returns 0, or -1 with `err`. */
 int ph_gen_heuristic(ph_gen *g, const char *snapshot, size_t len, const ph_template *t,
                      ph_buf *out, ph_error *err);
+
+/* Does the policy have a validate(step, snapshot) hook for game rules? */
+int ph_gen_has_validate_hook(const ph_gen *g);
+
+/* Calls validate(step, snapshot) for one canonical step (JSON). Returns 1 when the step
+ * stands, 0 when the hook refused it (`reason` says why, from the hook or "refused by
+ * policies/validate.lua"), -1 with `err` filled on a script error or a bad answer. */
+int ph_gen_validate_hook(ph_gen *g, const char *step, size_t step_len, const char *snapshot,
+                         size_t snapshot_len, char *reason, size_t reason_size, ph_error *err);
 
 /* Runs `src` (Lua text) as a chunk named `name` inside the sandbox, with the budgets, and
  * appends tostring() of its first result to `out`. For tests and tools; the code is treated

@@ -7,6 +7,7 @@
  * lua/heuristic.lua's plan(). Without policies/tiers.lua the chain is simplified ->
  * heuristic -> emergency. Part of the script adapter. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,10 @@ static const char *const POLICY_KEYS[] = {
 static const char *const TIER_KEYS[] = {
     "kind", "template", "first_byte_ms", "total_ms", "accept_partial", "min_partial_steps", NULL,
 };
+static const char *const VALIDATE_KEYS[] = {
+    "bounds", "max_duration", "max_radius", "max_distance", "max_steps", "validate", NULL,
+};
+static const char *const BOUNDS_KEYS[] = {"min_x", "min_y", "max_x", "max_y", NULL};
 static const char *const CIRCUIT_KEYS[] = {
     "window", "min_requests", "open_ratio", "cooldown_ms", "close_after", NULL,
 };
@@ -196,7 +201,8 @@ static void policy_defaults(ph_policy *p)
     p->latency_window = 50;
     p->connect_retries = 1;
     p->circuit = (ph_circuit_policy){20, 5, 2, 0.5, 5000};
-    p->chain_ref = p->on_failure_ref = LUA_NOREF;
+    p->limits = ph_validate_limits_default();
+    p->chain_ref = p->on_failure_ref = p->validate_ref = LUA_NOREF;
 }
 
 /* Without policies/tiers.lua: the default tiers over whatever templates exist. */
@@ -221,10 +227,62 @@ static void default_tiers(ph_gen *g)
     }
 }
 
+#define VALIDATE_FILE "policies/validate.lua"
+
+static void compile_bounds(lua_State *L, int idx, ph_validate_limits *lim)
+{
+    if (field(L, idx, "bounds") == LUA_TTABLE) {
+        int b = lua_gettop(L);
+        ph_sb_check_keys(L, b, BOUNDS_KEYS, VALIDATE_FILE ": bounds");
+        lim->min_x = (int)num(L, b, "min_x", -1e9, 1e9, lim->min_x, "bounds");
+        lim->min_y = (int)num(L, b, "min_y", -1e9, 1e9, lim->min_y, "bounds");
+        lim->max_x = (int)num(L, b, "max_x", -1e9, 1e9, lim->max_x, "bounds");
+        lim->max_y = (int)num(L, b, "max_y", -1e9, 1e9, lim->max_y, "bounds");
+        if (lim->min_x > lim->max_x || lim->min_y > lim->max_y)
+            luaL_error(L, "%s: bounds: min is above max", VALIDATE_FILE);
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "%s: 'bounds' must be a table", VALIDATE_FILE);
+    }
+    lua_pop(L, 1);
+}
+
+/* Stack: the table policies/validate.lua returned. */
+static int validate_trampoline(lua_State *L)
+{
+    ph_gen *g = ph_sb_gen(L);
+    ph_validate_limits *lim = &g->policy.limits;
+    ph_sb_unwrap(L, 1);
+    int idx = lua_gettop(L);
+    ph_sb_check_keys(L, idx, VALIDATE_KEYS, VALIDATE_FILE);
+    compile_bounds(L, idx, lim);
+    lim->max_duration = num(L, idx, "max_duration", 0.001, 86400, lim->max_duration, "limits");
+    lim->max_radius = num(L, idx, "max_radius", 0.001, 1e6, lim->max_radius, "limits");
+    lim->max_distance = num(L, idx, "max_distance", 0.001, 1e6, lim->max_distance, "limits");
+    lim->max_steps = (int)num(L, idx, "max_steps", 1, 64, lim->max_steps, "limits");
+    g->policy.validate_ref = ref_function(L, idx, "validate", 0);
+    return 0;
+}
+
+static int load_validate_policy(ph_gen *g, ph_error *err)
+{
+    lua_State *L = g->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
+    if (lua_getfield(L, -1, "validate") == LUA_TNIL) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_remove(L, -2);
+    lua_pushcfunction(L, validate_trampoline);
+    lua_insert(L, -2);
+    return ph_sb_call(g, 1, 0, VALIDATE_FILE, err);
+}
+
 int ph_tier_policy_load(ph_gen *g, ph_error *err)
 {
     lua_State *L = g->L;
     policy_defaults(&g->policy);
+    if (load_validate_policy(g, err) != 0)
+        return -1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
     if (lua_getfield(L, -1, "tiers") == LUA_TNIL) {
         lua_pop(L, 2);
@@ -442,4 +500,52 @@ int ph_gen_heuristic(ph_gen *g, const char *snapshot, size_t len, const ph_templ
     int rc = ph_buf_add(out, s, n);
     lua_pop(g->L, 1);
     return rc == 0 ? 0 : ph_error_set(err, PH_ERR_LIMIT, "lua/heuristic.lua: plan too large");
+}
+
+/* ---- the validate hook --------------------------------------------------------------- */
+
+typedef struct hook_args {
+    const char *step, *snapshot;
+    size_t step_len, snapshot_len;
+    char *reason;
+    size_t reason_size;
+    int ok;
+    char json_error[256];
+} hook_args;
+
+static int hook_trampoline(lua_State *L)
+{
+    ph_gen *g = ph_sb_gen(L);
+    hook_args *a = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policy.validate_ref);
+    if (ph_sb_push_json(L, &g->json, a->step, a->step_len, a->json_error, sizeof a->json_error) != 0 ||
+        ph_sb_push_json(L, &g->json, a->snapshot, a->snapshot_len, a->json_error, sizeof a->json_error) != 0)
+        luaL_error(L, "%s", a->json_error);
+    lua_call(L, 2, 2);
+    if (lua_type(L, -2) != LUA_TBOOLEAN)
+        luaL_error(L, "%s: validate() must return true, or false and a reason, not %s", VALIDATE_FILE,
+                   luaL_typename(L, -2));
+    a->ok = lua_toboolean(L, -2);
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "refused by " VALIDATE_FILE;
+    if (!a->ok)
+        snprintf(a->reason, a->reason_size, "%s", why);
+    return 0;
+}
+
+int ph_gen_has_validate_hook(const ph_gen *g)
+{
+    return g->policy.validate_ref != LUA_NOREF;
+}
+
+int ph_gen_validate_hook(ph_gen *g, const char *step, size_t step_len, const char *snapshot,
+                         size_t snapshot_len, char *reason, size_t reason_size, ph_error *err)
+{
+    if (g->policy.validate_ref == LUA_NOREF)
+        return 1;
+    hook_args a = {step, snapshot, step_len, snapshot_len, reason, reason_size, 1, ""};
+    lua_pushcfunction(g->L, hook_trampoline);
+    lua_pushlightuserdata(g->L, &a);
+    if (ph_sb_call(g, 1, 0, VALIDATE_FILE, err) != 0)
+        return -1;
+    return a.ok;
 }

@@ -216,6 +216,41 @@ return {
     host:close()
   end)
 
+  it("drops steps that fail the snapshot checks or the game's validate() rule", function()
+    local answer = '{"plan_id":"v","steps":[{"act":"Attack","target_id":99},{"act":"ThrowSmoke","x":8,"y":2},'
+      .. '{"act":"MoveTo","x":6,"y":3},{"act":"Scan","radius":5}]}'
+    local rec = H.ollama_record(answer, 9, 1)
+    local sim = H.start_sim("--replay " .. rec)
+    local host = H.open(nil, { url = sim.url })
+    local snap = H.snapshot("hello_companion"):gsub('"throw:smoke": *0', '"throw:smoke":4')
+    local plan, events = H.plan(host, { snapshot = snap })
+    sim.stop(); os.remove(rec)
+    assert.equal("llm", plan.source)
+    assert.equal(1, #plan.plan.steps)
+    assert.equal("Scan", plan.plan.steps[1].act)
+    local reasons = {}
+    for _, d in ipairs(plan.dropped) do reasons[d.index] = d.reason end
+    assert.matches("not an enemy", reasons[0])
+    assert.matches("ThrowSmoke is on cooldown", reasons[1], 1, true)
+    assert.matches("obstacle", reasons[2])
+    local steps = 0
+    for _, ev in ipairs(events) do steps = steps + (ev.event == "step" and 1 or 0) end
+    assert.equal(1, steps)          -- dropped steps never reach the game as step events
+    host:close()
+  end)
+
+  it("moves on with reason script when the validate() rule itself fails", function()
+    local dir = H.scratch_tree()
+    H.write(dir .. "/policies/validate.lua", "return { validate = function(step) return step.nope.x end }")
+    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local plan, events = H.plan(host, { snapshot = hello })
+    local reasons = {}
+    for _, fb in ipairs(fallbacks(events)) do reasons[#reasons + 1] = fb.reason end
+    assert.equal("script", reasons[#reasons])
+    assert.equal("emergency", plan.source)
+    host:close()
+  end)
+
   it("answers from the heuristic tier quickly when no server is reachable", function()
     local host = H.open(nil, { url = "http://127.0.0.1:9" })
     local plan = H.plan(host, { snapshot = hello })
