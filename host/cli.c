@@ -38,7 +38,7 @@ static int usage(FILE *f)
           "  check [--watch]  render every template against every example snapshot\n"
           "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F] SNAPSHOT.json\n"
           "                 plan for a snapshot with a model server, printing events as they happen\n"
-          "  parse [--chunk N] [--template T] FILE\n"
+          "  parse [--chunk N] [--template T] [--snapshot S] FILE\n"
           "                 run saved model output through the plan parser in N-byte pieces\n"
           "  sim [--port P] [--profile NAME] ...  the SIMULATED model server (see planhost sim --help)\n"
           "  lua SCRIPT [ARGS]  run a Lua script with the planhost module built in\n"

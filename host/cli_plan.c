@@ -4,7 +4,8 @@
  *     they happen, one JSON object per line (or, with --pretty, steps as they arrive and a
  *     summary line). Always ends with the request's one plan event.
  *   parse FILE: runs saved model output through the plan parser in --chunk N byte pieces
- *     and prints what it emits — the designer's tool for "why was this output rejected".
+ *     and prints what it emits — the designer's tool for "why was this output rejected";
+ *     with --snapshot S the steps also get the checks a request applies (drop events).
  * Depends on the public API, host.h and planparse. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include "host.h"
 #include "jsonw.h"
 #include "planparse.h"
+#include "snapview.h"
+#include "validate.h"
 #include "tree.h"
 
 #define MAX_INPUT (4u << 20)
@@ -143,15 +146,53 @@ int ph_cli_plan(opts *o)
 
 /* ---- parse --------------------------------------------------------------------------- */
 
+typedef struct parse_ctx {
+    size_t fed;
+    ph_gen *gen;
+    const ph_template *t;
+    ph_snapview *view;          /* --snapshot: validate against it */
+    const char *snapshot;
+    size_t snapshot_len;
+    ph_buf kept, drops;
+} parse_ctx;
+
+/* With --snapshot: the checks a request applies. Returns 1 when the step stands. */
+static int check_step(parse_ctx *c, const ph_pp_step *s, char *reason, size_t size)
+{
+    if (!c->view)
+        return 1;
+    const ph_policy *p = ph_gen_policy(c->gen);
+    if (ph_validate_step(ph_gen_registry(c->gen), c->t ? c->t->tools : NULL, c->t ? c->t->ntools : 0, c->view,
+                         &p->limits, s->json, s->len, reason, size) != 0)
+        return 0;
+    ph_error err;
+    int ok = ph_gen_validate_hook(c->gen, s->json, s->len, c->snapshot, c->snapshot_len, reason, size, &err);
+    if (ok < 0)
+        snprintf(reason, size, "policies/validate.lua failed: %.200s", err.message);
+    return ok > 0;
+}
+
 static int parse_step(void *ud, const ph_pp_step *s)
 {
+    parse_ctx *c = ud;
+    char reason[PH_VALIDATE_REASON];
     ph_buf b;
     ph_buf_init(&b, 1u << 20);
-    ph_buf_addf(&b, "{\"event\":\"step\",\"index\":%d", s->index);
-    if (s->agent)
-        ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, s->agent);
-    ph_buf_addf(&b, ",\"fed\":%zu,\"step\":", *(size_t *)ud);
-    ph_buf_add(&b, s->json, s->len);
+    if (!check_step(c, s, reason, sizeof reason)) {
+        ph_buf_addf(&c->drops, ",{\"index\":%d,\"reason\":", s->index);
+        ph_jsonw_cstr(&c->drops, reason);
+        ph_buf_adds(&c->drops, "}");
+        ph_buf_addf(&b, "{\"event\":\"drop\",\"index\":%d,\"fed\":%zu,\"reason\":", s->index, c->fed);
+        ph_jsonw_cstr(&b, reason);
+    } else {
+        ph_buf_adds(&c->kept, c->kept.len ? "," : "[");
+        ph_buf_add(&c->kept, s->json, s->len);
+        ph_buf_addf(&b, "{\"event\":\"step\",\"index\":%d", s->index);
+        if (s->agent)
+            ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, s->agent);
+        ph_buf_addf(&b, ",\"fed\":%zu,\"step\":", c->fed);
+        ph_buf_add(&b, s->json, s->len);
+    }
     printf("%s}\n", ph_buf_str(&b));
     ph_buf_free(&b);
     return 0;
@@ -159,61 +200,72 @@ static int parse_step(void *ud, const ph_pp_step *s)
 
 static int parse_plan(void *ud, const ph_pp_plan *p)
 {
+    parse_ctx *c = ud;
     ph_buf b;
     ph_buf_init(&b, 1u << 20);
     ph_buf_adds(&b, "{\"event\":\"plan\"");
     if (p->agent)
         ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, p->agent);
-    ph_buf_addf(&b, ",\"fed\":%zu,\"partial\":%s,\"plan\":{\"plan_id\":", *(size_t *)ud,
-                p->partial ? "true" : "false");
+    ph_buf_addf(&b, ",\"fed\":%zu,\"partial\":%s,\"plan\":{\"plan_id\":", c->fed, p->partial ? "true" : "false");
     ph_jsonw_cstr(&b, p->plan_id);
-    ph_buf_adds(&b, ",\"steps\":");
-    ph_buf_add(&b, p->steps_json, p->steps_len);
-    ph_buf_adds(&b, "},\"dropped\":[");
+    ph_buf_addf(&b, ",\"steps\":%s]},\"dropped\":[", c->kept.len ? ph_buf_str(&c->kept) : "[");
     for (int i = 0; i < p->ndropped; i++) {
         ph_buf_addf(&b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
         ph_jsonw_cstr(&b, p->dropped[i].reason);
         ph_buf_adds(&b, "}");
     }
+    if (c->drops.len)
+        ph_buf_adds(&b, ph_buf_str(&c->drops) + (p->ndropped ? 0 : 1));
     ph_buf_adds(&b, "]}");
     printf("%s\n", ph_buf_str(&b));
     ph_buf_free(&b);
+    ph_buf_reset(&c->kept);
+    ph_buf_reset(&c->drops);
     return 0;
 }
 
-static int run_parse(ph_host *h, const opts *o, const char *text, size_t len)
+static int run_parse(ph_host *h, const opts *o, const char *text, size_t len, const char *snap, size_t snap_len)
 {
-    ph_gen *g = ph_host_gen(h);
-    const ph_template *t = o->tmpl ? ph_gen_find_template(g, o->tmpl) : NULL;
-    if (o->tmpl && !t) {
+    parse_ctx c = {0, ph_host_gen(h), NULL, NULL, snap, snap_len, {0}, {0}};
+    c.t = o->tmpl ? ph_gen_find_template(c.gen, o->tmpl) : NULL;
+    if (o->tmpl && !c.t) {
         fprintf(stderr, "planhost parse: unknown template '%s'\n", o->tmpl);
         return 2;
     }
-    size_t chunk = o->chunk ? (size_t)atol(o->chunk) : len, fed = 0;
+    ph_error err;
+    if (snap && !(c.view = ph_snapview_new(snap, snap_len, &err))) {
+        fprintf(stderr, "planhost parse: %s: %s\n", o->snapshot, err.message);
+        return 2;
+    }
+    ph_buf_init(&c.kept, 1u << 20);
+    ph_buf_init(&c.drops, 1u << 20);
+    size_t chunk = o->chunk ? (size_t)atol(o->chunk) : len;
     if (chunk == 0)
         chunk = len ? len : 1;
     ph_pp_callbacks cb = {parse_step, parse_plan};
-    ph_planparse *pp = ph_planparse_new(ph_gen_registry(g), t ? t->tools : NULL, t ? t->ntools : 0,
-                                        t && t->batch ? PH_PP_BATCH : 0, &cb, &fed);
+    ph_planparse *pp = ph_planparse_new(ph_gen_registry(c.gen), c.t ? c.t->tools : NULL, c.t ? c.t->ntools : 0,
+                                        c.t && c.t->batch ? PH_PP_BATCH : 0, &cb, &c);
     ph_pp_status st = PH_PP_MORE;
-    while (fed < len && st == PH_PP_MORE) {
-        size_t n = len - fed < chunk ? len - fed : chunk;
-        fed += n;
-        st = ph_planparse_feed(pp, text + fed - n, n);
+    while (c.fed < len && st == PH_PP_MORE) {
+        size_t n = len - c.fed < chunk ? len - c.fed : chunk;
+        c.fed += n;
+        st = ph_planparse_feed(pp, text + c.fed - n, n);
     }
     if (st == PH_PP_MORE)
         st = ph_planparse_finish(pp);
     int rc = 0;
     if (st == PH_PP_ERROR) {
-        printf("{\"event\":\"error\",\"fed\":%zu,\"error\":", fed);
         ph_buf b;
         ph_buf_init(&b, 4096);
         ph_jsonw_cstr(&b, ph_planparse_error(pp));
-        printf("%s}\n", ph_buf_str(&b));
+        printf("{\"event\":\"error\",\"fed\":%zu,\"error\":%s}\n", c.fed, ph_buf_str(&b));
         ph_buf_free(&b);
         rc = 1;
     }
     ph_planparse_free(pp);
+    ph_snapview_free(c.view);
+    ph_buf_free(&c.kept);
+    ph_buf_free(&c.drops);
     return rc;
 }
 
@@ -224,13 +276,18 @@ int ph_cli_parse(opts *o)
         return 2;
     }
     ph_error err;
-    size_t len;
-    char *text = ph_read_file(o->file, MAX_INPUT, &len, &err);
+    size_t len, snap_len = 0;
+    char *text = ph_read_file(o->file, MAX_INPUT, &len, &err), *snap = NULL;
     if (!text)
         return ph_cli_print_error(&err), 2;
+    if (o->snapshot && !(snap = ph_read_file(o->snapshot, MAX_INPUT, &snap_len, &err))) {
+        free(text);
+        return ph_cli_print_error(&err), 2;
+    }
     ph_host *h = ph_cli_open_host(o, 0);
-    int rc = h ? run_parse(h, o, text, len) : 1;
+    int rc = h ? run_parse(h, o, text, len, snap, snap_len) : 1;
     ph_host_close(h);
     free(text);
+    free(snap);
     return rc;
 }

@@ -147,6 +147,18 @@ describe("planhost parse", function()
     end
   end)
 
+  it("applies a request's checks with --snapshot", function()
+    local snap = os.tmpname()
+    H.write(snap, H.snapshot("hello_companion"))
+    local _, events = parse('{"plan_id":"q","steps":[{"act":"Attack","target_id":7},{"act":"Scan","radius":5}]}',
+      "--snapshot " .. snap)
+    os.remove(snap)
+    assert.equal("drop", events[1].event)
+    assert.matches("not an enemy", events[1].reason)
+    assert.equal("step", events[2].event)
+    assert.equal(1, #events[#events].plan.steps)
+  end)
+
   it("exits 1 and says why when there is no plan", function()
     local status, events = parse("I cannot help with that.")
     assert.equal(1, status)
