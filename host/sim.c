@@ -234,7 +234,7 @@ static int one_opt(sim_opts *o, const char *a, const char *v)
 static int parse_opts(int argc, char **argv, sim_opts *o)
 {
     *o = (sim_opts){.port = 0, .parallel = 1, .profile = "cpu-7b"};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {     /* options come in pairs: --name value */
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
         if (i + 1 >= argc) {
@@ -243,7 +243,6 @@ static int parse_opts(int argc, char **argv, sim_opts *o)
         }
         if (one_opt(o, argv[i], argv[i + 1]) != 0)
             return -1;
-        i++;
     }
     return 0;
 }

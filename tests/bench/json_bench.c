@@ -3,7 +3,7 @@
  * "re-parse the accumulated text after every piece" approach, on a corpus of plan JSON.
  *
  * Usage: json_bench DIR   (DIR holds *.json documents, e.g. tests/fixtures/plans)
- * Build: cc -std=c11 -O2 -Ihost tests/bench/json_bench.c host/jsonstream.c -lyajl
+ * Build: cc -std=c11 -O2 -Ihost tests/bench/json_bench.c host/jsonstream.c host/jsonstream_scan.c -lyajl
  *
  * The documents are concatenated (newline after each) and repeated to TARGET_BYTES, then fed
  * in pieces of each size to: jsonstream (PH_JSON_ALLOW_MULTIPLE, a no-op callback), yajl
