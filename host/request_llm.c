@@ -183,11 +183,16 @@ static int render(ph_req *r, ph_buf *body, ph_error *err)
     int rc = ph_gen_render_user(r->gen, t, &snap, &r->snapshot_len, 1, &user, err);
     if (rc == 0) {
         r->a.prompt_chars = ph_utf8_chars(t->system, t->system_len) + ph_utf8_chars(user.data, user.len);
-        if (t->schema)
+        const ph_tier *tier = r->a.tier;
+        int use_schema = tier->schema >= 0 ? tier->schema : t->schema;
+        ph_model_options opt = t->options;          /* the tier may cap the answer's tokens */
+        if (tier->max_tokens > 0)
+            opt.num_predict = tier->max_tokens;
+        if (use_schema)
             ph_schema_build(ph_gen_registry(r->gen), t->tools, t->ntools, t->batch, &schema);
-        ph_request_spec spec = {(ph_api)r->env.api, r->env.model, t->system, t->system_len,
-                                ph_buf_str(&user), user.len, &t->options, r->env.keep_alive,
-                                t->schema ? ph_buf_str(&schema) : NULL};
+        ph_request_spec spec = {(ph_api)r->env.api, tier->model ? tier->model : r->env.model, t->system,
+                                t->system_len, ph_buf_str(&user), user.len, &opt, r->env.keep_alive,
+                                use_schema ? ph_buf_str(&schema) : NULL};
         if (ph_wire_body(&spec, body) != 0)
             rc = ph_error_set(err, PH_ERR_LIMIT, "request body too large");
     }

@@ -63,6 +63,9 @@ typedef struct ph_tier {
     long total_ms;           /* 0: only the request's budget */
     int accept_partial;      /* a partial plan from this tier is delivered */
     int min_partial_steps;   /* ... when it has at least this many valid steps */
+    char *model;             /* NULL: the host's model */
+    long max_tokens;         /* -1: the template's num_predict */
+    int schema;              /* -1: the template's choice; 0 off; 1 on */
 } ph_tier;
 
 typedef struct ph_circuit_policy {

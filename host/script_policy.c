@@ -17,7 +17,8 @@ static const char *const POLICY_KEYS[] = {
     "tiers", "chain", "on_failure", "budget_ms", "circuit", "latency_window", "connect_retries", NULL,
 };
 static const char *const TIER_KEYS[] = {
-    "kind", "template", "first_byte_ms", "total_ms", "accept_partial", "min_partial_steps", NULL,
+    "kind", "template", "model", "max_tokens", "schema", "first_byte_ms", "total_ms", "accept_partial",
+    "min_partial_steps", NULL,
 };
 static const char *const VALIDATE_KEYS[] = {
     "bounds", "max_duration", "max_radius", "max_distance", "max_steps", "validate", NULL,
@@ -96,6 +97,15 @@ static void compile_tier(lua_State *L, ph_gen *g, int idx, ph_tier *t)
     t->total_ms = (long)num(L, idx, "total_ms", 0, 600000, 0, what);
     t->accept_partial = flag(L, idx, "accept_partial", 1);
     t->min_partial_steps = (int)num(L, idx, "min_partial_steps", 1, 64, 1, what);
+    t->max_tokens = (long)num(L, idx, "max_tokens", -1, 1e6, -1, what);
+    t->schema = field(L, idx, "schema") == LUA_TNIL ? -1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    int mt = field(L, idx, "model");
+    if (mt == LUA_TSTRING)
+        t->model = strdup(lua_tostring(L, -1));
+    else if (mt != LUA_TNIL)
+        luaL_error(L, "%s: %s: 'model' must be a string", FILE_NAME, what);
+    lua_pop(L, 1);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -116,6 +126,8 @@ static void add_builtin(ph_policy *p, const char *name, ph_tier_kind kind)
     t->tmpl = -1;
     t->accept_partial = 1;
     t->min_partial_steps = 1;
+    t->max_tokens = -1;
+    t->schema = -1;
 }
 
 static void compile_tiers(lua_State *L, ph_gen *g, int idx)
@@ -219,6 +231,8 @@ static void default_tiers(ph_gen *g)
         t->tmpl = i;
         t->accept_partial = 1;
         t->min_partial_steps = 1;
+        t->max_tokens = -1;
+        t->schema = -1;
     }
     if (p->tiers) {
         add_builtin(p, "heuristic", PH_TIER_HEURISTIC);
@@ -297,8 +311,10 @@ int ph_tier_policy_load(ph_gen *g, ph_error *err)
 
 void ph_tier_policy_free(ph_gen *g)
 {
-    for (int i = 0; i < g->policy.ntiers; i++)
+    for (int i = 0; i < g->policy.ntiers; i++) {
         free(g->policy.tiers[i].name);
+        free(g->policy.tiers[i].model);
+    }
     free(g->policy.tiers);
     g->policy.tiers = NULL;
     g->policy.ntiers = 0;

@@ -11,6 +11,9 @@
 -- {median=, p95=, n=} over recent requests, circuits[endpoint] = "closed" | "open" |
 -- "half_open", game = whatever the game passed with the request (e.g. {urgency = "high"}).
 
+-- A tier may also set model = "name" (another model on the same server), max_tokens = N
+-- (caps the answer; the template's num_predict otherwise) and schema = true/false (structured
+-- output on or off; the template's choice otherwise).
 local tiers = {
   full = {
     kind = "llm", template = "full",

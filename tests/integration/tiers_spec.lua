@@ -251,6 +251,26 @@ return {
     host:close()
   end)
 
+  it("sends the tier's max_tokens (the simulator cuts the answer there)", function()
+    local function run(extra)
+      local dir = tree_with_policy(([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" %s } },
+  chain = function() return { "simplified", "heuristic", "emergency" } end,
+}]]):format(extra))
+      local sim = H.start_sim("--profile instant")
+      local host = H.open(dir, { url = sim.url })
+      local plan, events = H.plan(host, { snapshot = hello })
+      sim.stop()
+      host:close()
+      return plan, events
+    end
+    assert.equal("llm", (run("")).source)
+    local plan, events = run(", max_tokens = 3, model = 'other-model', schema = false")
+    assert.equal("heuristic", plan.source)
+    assert.equal("simplified", fallbacks(events)[1].from)
+  end)
+
   it("answers from the heuristic tier quickly when no server is reachable", function()
     local host = H.open(nil, { url = "http://127.0.0.1:9" })
     local plan = H.plan(host, { snapshot = hello })
