@@ -43,11 +43,12 @@ struct ph_host {
     queued_event *taken;          /* the last event handed out, freed on the next take */
     ph_http *http;
     ph_req_env env;
-    char *url, *model, *keep_alive;
+    ph_endpoint endpoints[PH_MAX_ENDPOINTS];
+    int nendpoints;
+    char *keep_alive;
     int budget_ms;
     unsigned long next_request;
     req_node *requests;           /* pending, and finished ones not yet swept */
-    ph_circuit circuit;           /* of the one endpoint */
     ph_latency *latency;
 };
 
@@ -163,29 +164,68 @@ static void sweep_requests(ph_host *h)
     }
 }
 
+/* Copies one endpoint's settings; `dflt` fills what it leaves out. */
+static int add_endpoint(ph_host *h, const ph_endpoint_config *c, const ph_host_config *dflt, ph_error *err)
+{
+    const char *api_name = c->api ? c->api : dflt->api ? dflt->api : "ollama";
+    int api = ph_api_parse(api_name);
+    if (api < 0)
+        return ph_error_set(err, PH_ERR_ARG, "unknown api '%s' (known: ollama, ollama-generate, openai, llamacpp)", api_name);
+    ph_endpoint *e = &h->endpoints[h->nendpoints++];
+    e->url = strdup(c->url ? c->url : "http://127.0.0.1:11434");
+    size_t n = strlen(e->url);
+    while (n > 0 && e->url[n - 1] == '/')
+        e->url[--n] = '\0';
+    e->api = api;
+    e->model = strdup(c->model ? c->model : dflt->model ? dflt->model : PH_DEFAULT_MODEL);
+    e->group = strdup(c->group ? c->group : "default");
+    ph_circuit_init(&e->circuit);
+    return 0;
+}
+
+static int setup_endpoints(ph_host *h, const ph_host_config *cfg, ph_error *err)
+{
+    if (cfg->nendpoints > PH_MAX_ENDPOINTS)
+        return ph_error_set(err, PH_ERR_ARG, "at most %d endpoints", PH_MAX_ENDPOINTS);
+    if (cfg->nendpoints <= 0) {
+        ph_endpoint_config one = {cfg->url, cfg->api, cfg->model, NULL};
+        return add_endpoint(h, &one, cfg, err);
+    }
+    for (int i = 0; i < cfg->nendpoints; i++)
+        if (add_endpoint(h, &cfg->endpoints[i], cfg, err) != 0)
+            return -1;
+    return 0;
+}
+
 static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
 {
-    int api = ph_api_parse(cfg->api ? cfg->api : "ollama");
-    if (api < 0)
-        return ph_error_set(err, PH_ERR_ARG, "unknown api '%s' (known: ollama, ollama-generate, openai, llamacpp)", cfg->api);
     h->http = ph_http_new();
     if (!h->http)
         return ph_error_set(err, PH_ERR_MEMORY, "cannot set up libcurl");
-    h->url = strdup(cfg->url ? cfg->url : "http://127.0.0.1:11434");
-    size_t n = strlen(h->url);
-    while (n > 0 && h->url[n - 1] == '/')
-        h->url[--n] = '\0';
-    h->model = strdup(cfg->model ? cfg->model : PH_DEFAULT_MODEL);
+    h->latency = ph_latency_new();
+    if (setup_endpoints(h, cfg, err) != 0)
+        return -1;
     h->keep_alive = cfg->keep_alive ? strdup(cfg->keep_alive) : NULL;
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
-    h->latency = ph_latency_new();
-    ph_circuit_init(&h->circuit);
-    ph_req_env env = {h->http, h->url, api, h->model, h->keep_alive,
+    ph_req_env env = {h->http, h->endpoints, h->nendpoints, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
-                      cfg->first_byte_timeout_ms, &h->circuit, h->latency, queue_event, request_finished, h};
+                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, queue_event,
+                      request_finished, h};
     h->env = env;
     h->next_request = 1;
     return 0;
+}
+
+static void free_network(ph_host *h)
+{
+    ph_http_free(h->http);
+    ph_latency_free(h->latency);
+    for (int i = 0; i < h->nendpoints; i++) {
+        free(h->endpoints[i].url);
+        free(h->endpoints[i].model);
+        free(h->endpoints[i].group);
+    }
+    free(h->keep_alive);
 }
 
 ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
@@ -201,11 +241,7 @@ ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
     h->interval_ms = cfg->watch_interval_ms > 0 ? cfg->watch_interval_ms : 100;
     h->signature = ph_tree_signature(h->root);
     if (setup_network(h, cfg, err) != 0 || !(h->gen = build_generation(h, 1, err))) {
-        ph_http_free(h->http);
-        ph_latency_free(h->latency);
-        free(h->url);
-        free(h->model);
-        free(h->keep_alive);
+        free_network(h);
         free(h->root);
         free(h);
         return NULL;
@@ -239,13 +275,9 @@ void ph_host_close(ph_host *h)
     for (req_node *n = h->requests; n; n = n->next)
         n->finished = 1;
     sweep_requests(h);
-    ph_http_free(h->http);
-    ph_latency_free(h->latency);
+    free_network(h);
     free_queue(h);
     ph_gen_release(h->gen);
-    free(h->url);
-    free(h->model);
-    free(h->keep_alive);
     free(h->root);
     free(h);
 }

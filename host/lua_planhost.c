@@ -49,7 +49,7 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", NULL,
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", NULL,
 };
 
 static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
@@ -66,10 +66,37 @@ static void check_keys(lua_State *L, int idx, const char *const *known, const ch
     }
 }
 
-/* planhost.open(root | {root=, watch=, interval_ms=}) -> host | nil, msg, code, where */
+static const char *const ENDPOINT_KEYS[] = {"url", "api", "model", "group", NULL};
+
+/* endpoints = { {url =, api =, model =, group =}, ... }; strings stay on the stack. */
+static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
+{
+    int n = (int)lua_rawlen(L, idx);
+    if (n > PH_MAX_ENDPOINTS)
+        luaL_error(L, "planhost.open: at most %d endpoints", PH_MAX_ENDPOINTS);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        int e = lua_gettop(L);
+        luaL_checktype(L, e, LUA_TTABLE);
+        check_keys(L, e, ENDPOINT_KEYS, "planhost.open endpoints");
+        lua_getfield(L, e, "url");
+        eps[i].url = luaL_checkstring(L, -1);
+        lua_getfield(L, e, "api");
+        eps[i].api = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, e, "model");
+        eps[i].model = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, e, "group");
+        eps[i].group = luaL_optstring(L, -1, NULL);
+    }
+    return n;
+}
+
+/* planhost.open(root | {root=, watch=, interval_ms=, url=, api=, model=, endpoints=, ...})
+ * -> host | nil, msg, code, where */
 static int l_open(lua_State *L)
 {
     ph_host_config cfg = {0};
+    ph_endpoint_config eps[PH_MAX_ENDPOINTS];
     if (lua_type(L, 1) == LUA_TSTRING) {
         cfg.root = lua_tostring(L, 1);
     } else {
@@ -95,6 +122,11 @@ static int l_open(lua_State *L)
         cfg.budget_ms = (int)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "keep_alive");
         cfg.keep_alive = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 1, "max_response");
+        cfg.max_response = (size_t)luaL_optinteger(L, -1, 0);
+        if (lua_getfield(L, 1, "endpoints") == LUA_TTABLE)
+            cfg.nendpoints = read_endpoints(L, lua_gettop(L), eps);
+        cfg.endpoints = eps;
     }
     lhost *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->h = NULL;

@@ -19,6 +19,15 @@
 
 typedef struct ph_host ph_host;
 
+/* One model server. Several may serve one model: a tier names a group, and each request
+ * goes to the group's endpoint with the fewest requests outstanding whose circuit lets it. */
+typedef struct ph_endpoint_config {
+    const char *url;        /* "http://127.0.0.1:11434" */
+    const char *api;        /* as in ph_host_config; NULL: "ollama" */
+    const char *model;      /* NULL: the host's model */
+    const char *group;      /* NULL: "default" */
+} ph_endpoint_config;
+
 typedef struct ph_host_config {
     const char *root;       /* folder with lua/, prompts/, policies/ and examples/snapshots/;
                                copied, so it may be freed after ph_host_open */
@@ -32,7 +41,12 @@ typedef struct ph_host_config {
     long first_byte_timeout_ms; /* [0: none] */
     int budget_ms;          /* a request's default time budget [0: the policy's budget_ms] */
     const char *keep_alive; /* Ollama keep_alive, e.g. "10m" [NULL: the server's default] */
+    size_t max_response;    /* bytes of one response [4 MiB] */
+    const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
+    int nendpoints;         /* at most PH_MAX_ENDPOINTS */
 } ph_host_config;
+
+#define PH_MAX_ENDPOINTS 16
 
 #define PH_DEFAULT_MODEL "qwen2.5:7b-instruct"
 

@@ -144,13 +144,23 @@ static void end_emergency(ph_req *r)
 
 /* ---- the chain ----------------------------------------------------------------------- */
 
-static void fill_ctx(ph_req *r, ph_chain_ctx *c, double *med, double *p95, int *n)
+typedef struct ctx_space {
+    double med[64], p95[64];
+    int n[64];
+    const char *names[PH_MAX_ENDPOINTS], *states[PH_MAX_ENDPOINTS];
+} ctx_space;
+
+static void fill_ctx(ph_req *r, ph_chain_ctx *c, ctx_space *sp)
 {
     const ph_policy *p = ph_gen_policy(r->gen);
-    for (int i = 0; i < p->ntiers; i++)
-        ph_latency_get(r->env.latency, p->tiers[i].name, &med[i], &p95[i], &n[i]);
-    *c = (ph_chain_ctx){r->snapshot, r->snapshot_len, r->game, ph_req_left(r), med, p95, n,
-                        ph_circuit_name(r->env.circuit->state)};
+    for (int i = 0; i < p->ntiers && i < 64; i++)
+        ph_latency_get(r->env.latency, p->tiers[i].name, &sp->med[i], &sp->p95[i], &sp->n[i]);
+    for (int i = 0; i < r->env.nendpoints; i++) {
+        sp->names[i] = r->env.endpoints[i].url;
+        sp->states[i] = ph_circuit_name(r->env.endpoints[i].circuit.state);
+    }
+    *c = (ph_chain_ctx){r->snapshot, r->snapshot_len, r->game, ph_req_left(r), sp->med, sp->p95, sp->n,
+                        sp->names, sp->states, r->env.nendpoints};
 }
 
 static void run_tier(ph_req *r);
@@ -163,10 +173,9 @@ static void next_tier(ph_req *r)
     char reason[32], message[512];
     snprintf(reason, sizeof reason, "%s", r->a.reason[0] ? r->a.reason : "invalid");
     snprintf(message, sizeof message, "%s", r->a.message);
-    double med[64], p95[64];
-    int n[64];
+    ctx_space sp;
     ph_chain_ctx ctx;
-    fill_ctx(r, &ctx, med, p95, n);
+    fill_ctx(r, &ctx, &sp);
     ph_error err;
     int action = p->ntiers <= 64 ? ph_gen_on_failure(r->gen, &ctx, reason, &err) : -1;
     if (action == -3) {            /* the hook itself failed: say so, then go on */
@@ -184,6 +193,7 @@ static void next_tier(ph_req *r)
     queue_fallback(r, from->name, tier_at(r, next)->name, reason, message);
     if (r->ci >= r->nchain)
         r->chain[r->ci] = emergency, r->nchain = r->ci + 1;
+    r->tried = 0;
     run_tier(r);
 }
 
@@ -284,6 +294,46 @@ static void run_heuristic(ph_req *r)
     next_tier(r);
 }
 
+/* The tier's group's endpoint with the fewest outstanding requests whose circuit lets a
+ * request through, preferring ones this tier has not tried yet. Fills the skip reason and
+ * returns 0 when there is none. */
+static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *cp)
+{
+    const char *group = t->endpoint ? t->endpoint : "default";
+    int in_group = 0;
+    for (int pass = 0; pass < 2; pass++) {      /* untried first, then any */
+        for (;;) {
+            ph_endpoint *best = NULL;
+            for (int i = 0; i < r->env.nendpoints; i++) {
+                ph_endpoint *e = &r->env.endpoints[i];
+                if (strcmp(e->group, group) != 0)
+                    continue;
+                in_group = 1;
+                if ((pass == 0 && (r->tried & (1u << i))) || (r->skip & (1u << i)))
+                    continue;
+                if (!best || e->outstanding < best->outstanding)
+                    best = e;
+            }
+            if (!best)
+                break;
+            int k = (int)(best - r->env.endpoints);
+            if (ph_circuit_allow(&best->circuit, cp, ph_req_now())) {
+                r->tried |= 1u << k;
+                r->skip = 0;
+                r->a.ep = best;
+                return 1;
+            }
+            r->skip |= 1u << k;    /* open: look at the next one */
+        }
+    }
+    r->skip = 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, in_group ? "every endpoint of group '%s' has its circuit open"
+                                       : "no endpoint in group '%s'", group);
+    ph_req_fail(r, in_group ? "circuit_open" : "connect", msg);
+    return 0;
+}
+
 /* May the LLM tier run now? Fills the skip reason when not. */
 static int llm_allowed(ph_req *r, const ph_tier *t)
 {
@@ -299,11 +349,7 @@ static int llm_allowed(ph_req *r, const ph_tier *t)
         ph_req_fail(r, "deadline", msg);
         return 0;
     }
-    if (!ph_circuit_allow(r->env.circuit, &p->circuit, ph_req_now())) {
-        ph_req_fail(r, "circuit_open", "the endpoint's circuit breaker is open");
-        return 0;
-    }
-    return 1;
+    return pick_endpoint(r, t, &p->circuit);
 }
 
 static void run_tier(ph_req *r)
@@ -329,7 +375,7 @@ static void run_tier(ph_req *r)
     ph_error err;
     if (ph_req_llm_start(r, &err) != 0) {
         ph_req_fail(r, err.code == PH_ERR_MEMORY ? "connect" : "script", err.message);
-        ph_circuit_record(r->env.circuit, &ph_gen_policy(r->gen)->circuit, 1, ph_req_now());
+        ph_circuit_record(&r->a.ep->circuit, &ph_gen_policy(r->gen)->circuit, 1, ph_req_now());
         next_tier(r);
     }
 }
@@ -345,7 +391,7 @@ void ph_req_llm_done(ph_req *r)
     attempt *a = &r->a;
     const ph_policy *p = ph_gen_policy(r->gen);
     const char *why = a->reason[0] ? a->reason : a->break_reason;
-    ph_circuit_record(r->env.circuit, &p->circuit, !endpoint_failure(why), ph_req_now());
+    ph_circuit_record(&a->ep->circuit, &p->circuit, !endpoint_failure(why), ph_req_now());
     int partial_ok = a->tier->accept_partial && a->nsteps >= a->tier->min_partial_steps;
     if (a->plan_seen && !a->reason[0] && (!a->partial || partial_ok)) {
         if (!a->partial)
@@ -359,7 +405,7 @@ void ph_req_llm_done(ph_req *r)
     if (strcmp(a->reason, "connect") == 0 && r->retries < p->connect_retries && ph_req_left(r) > 0) {
         r->retries++;
         queue_fallback(r, a->tier->name, a->tier->name, "connect", a->message);
-        run_tier(r);
+        run_tier(r);               /* pick_endpoint prefers an endpoint not tried yet */
         return;
     }
     next_tier(r);
@@ -377,17 +423,16 @@ static void pick_chain(ph_req *r, const char *tmpl)
         int k = ph_gen_find_tier(r->gen, tmpl);
         if (k < 0 || tier_at(r, k)->kind != PH_TIER_LLM || strcmp(ph_gen_template(r->gen, tier_at(r, k)->tmpl)->name, tmpl)) {
             const ph_template *t = ph_gen_find_template(r->gen, tmpl);
-            r->adhoc = (ph_tier){(char *)t->name, PH_TIER_LLM, (int)(t - ph_gen_template(r->gen, 0)), 0, 0, 1, 1,
-                                 NULL, -1, -1};
+            r->adhoc = (ph_tier){.name = t->name, .kind = PH_TIER_LLM, .tmpl = (int)(t - ph_gen_template(r->gen, 0)),
+                                 .accept_partial = 1, .min_partial_steps = 1, .max_tokens = -1, .schema = -1};
             k = -1;
         }
         r->chain[0] = k, r->chain[1] = heur, r->chain[2] = emer, r->nchain = 3;
         return;
     }
-    double med[64], p95[64];
-    int n[64];
+    ctx_space sp;
     ph_chain_ctx ctx;
-    fill_ctx(r, &ctx, med, p95, n);
+    fill_ctx(r, &ctx, &sp);
     ph_error err;
     r->nchain = ph_gen_chain(r->gen, &ctx, r->chain, PH_MAX_CHAIN, &err);
     if (r->nchain < 1) {           /* the policy failed: the fallback says so, then safe tiers */

@@ -19,16 +19,25 @@
 
 typedef struct ph_req ph_req;
 
+/* A model server the host knows; owned by the host, shared by its requests. */
+typedef struct ph_endpoint {
+    char *url;                  /* base URL: "http://127.0.0.1:11434" */
+    int api;                    /* ph_api */
+    char *model;
+    char *group;
+    ph_circuit circuit;         /* kept across requests */
+    int outstanding;            /* transfers running now */
+} ph_endpoint;
+
 /* What a request needs from its host: where to send, how to queue events. */
 typedef struct ph_req_env {
     ph_http *http;
-    const char *url;            /* base URL: "http://127.0.0.1:11434" */
-    int api;                    /* ph_api */
-    const char *model;
+    ph_endpoint *endpoints;
+    int nendpoints;
     const char *keep_alive;     /* NULL: leave it to the server */
     long connect_timeout_ms;
     long first_byte_timeout_ms;
-    ph_circuit *circuit;        /* the endpoint's breaker, kept across requests */
+    size_t max_response;
     ph_latency *latency;        /* recent latency per tier */
     void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);
     void (*finished)(void *host, ph_req *r);   /* the plan event is queued: free it */

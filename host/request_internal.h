@@ -16,6 +16,7 @@
 /* One try of one tier. Reset between tiers. */
 typedef struct attempt {
     const ph_tier *tier;
+    ph_endpoint *ep;           /* where the LLM attempt went */
     const ph_template *tmpl;
     ph_framing *fr;
     ph_planparse *pp;
@@ -49,6 +50,8 @@ struct ph_req {
     int chain[PH_MAX_CHAIN + 1], nchain, ci;
     ph_tier adhoc;             /* --template outside the policy's tiers */
     int attempts, retries;
+    unsigned tried;            /* endpoints this tier has tried (bit per endpoint) */
+    unsigned skip;             /* endpoints refused by their circuit during one pick */
     attempt a;
     int ended, cancelled;
 };

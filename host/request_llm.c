@@ -92,7 +92,7 @@ static int on_stream_error(void *ud, const char *message)
 
 static void record_open(ph_req *r, long status)
 {
-    ph_api api = (ph_api)r->env.api;
+    ph_api api = (ph_api)r->a.ep->api;
     ph_record_meta meta = {ph_api_name(api), ph_api_path(api), (int)status,
                            api == PH_API_OLLAMA || api == PH_API_OLLAMA_GENERATE
                                ? "application/x-ndjson" : "text/event-stream"};
@@ -155,6 +155,7 @@ static void on_http_done(void *ud, const ph_http_result *res)
     ph_req *r = ud;
     attempt *a = &r->a;
     a->xfer = 0;
+    a->ep->outstanding--;
     record_finish(r, res);
     if (a->abandoned || r->cancelled || r->ended)
         return;
@@ -190,7 +191,7 @@ static int render(ph_req *r, ph_buf *body, ph_error *err)
             opt.num_predict = tier->max_tokens;
         if (use_schema)
             ph_schema_build(ph_gen_registry(r->gen), t->tools, t->ntools, t->batch, &schema);
-        ph_request_spec spec = {(ph_api)r->env.api, tier->model ? tier->model : r->env.model, t->system,
+        ph_request_spec spec = {(ph_api)r->a.ep->api, tier->model ? tier->model : r->a.ep->model, t->system,
                                 t->system_len, ph_buf_str(&user), user.len, &opt, r->env.keep_alive,
                                 use_schema ? ph_buf_str(&schema) : NULL};
         if (ph_wire_body(&spec, body) != 0)
@@ -214,19 +215,21 @@ int ph_req_llm_start(ph_req *r, ph_error *err)
         ph_buf_free(&body);
         return -1;
     }
-    a->fr = ph_framing_new((ph_api)r->env.api, &fcb, r, 0);
+    a->fr = ph_framing_new((ph_api)a->ep->api, &fcb, r, 0);
     a->pp = ph_planparse_new(ph_gen_registry(r->gen), a->tmpl->tools, a->tmpl->ntools,
                              a->tmpl->batch ? PH_PP_BATCH : 0, &pcb, r);
     long left = ph_req_left(r);
     long total = a->tier->total_ms > 0 && a->tier->total_ms < left ? a->tier->total_ms : left;
     char url[1024];
-    snprintf(url, sizeof url, "%s%s", r->env.url, ph_api_path((ph_api)r->env.api));
+    snprintf(url, sizeof url, "%s%s", a->ep->url, ph_api_path((ph_api)a->ep->api));
     ph_http_request req = {url, ph_buf_str(&body), body.len, (const char *const *)r->headers,
-                           r->env.connect_timeout_ms, a->tier->first_byte_ms, total > 0 ? total : 1, 0};
+                           r->env.connect_timeout_ms, a->tier->first_byte_ms, total > 0 ? total : 1,
+                           r->env.max_response};
     if (a->fr && a->pp)
         a->xfer = ph_http_start(r->env.http, &req, &hcb, r);
     ph_buf_free(&body);
     if (!a->xfer)
         return ph_error_set(err, PH_ERR_MEMORY, "the transfer could not start");
+    a->ep->outstanding++;
     return 0;
 }

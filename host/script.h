@@ -63,7 +63,8 @@ typedef struct ph_tier {
     long total_ms;           /* 0: only the request's budget */
     int accept_partial;      /* a partial plan from this tier is delivered */
     int min_partial_steps;   /* ... when it has at least this many valid steps */
-    char *model;             /* NULL: the host's model */
+    char *model;             /* NULL: the endpoint's model */
+    char *endpoint;          /* endpoint group; NULL: "default" */
     long max_tokens;         /* -1: the template's num_predict */
     int schema;              /* -1: the template's choice; 0 off; 1 on */
 } ph_tier;
@@ -95,7 +96,9 @@ typedef struct ph_chain_ctx {
     long budget_ms;                  /* time left */
     const double *median, *p95;      /* per tier of the policy, NAN when no data */
     const int *samples;
-    const char *circuit;             /* "closed", "open" or "half_open" for the default endpoint */
+    const char *const *circuit_names;   /* endpoint URLs */
+    const char *const *circuit_states;  /* "closed", "open" or "half_open" */
+    int ncircuits;
 } ph_chain_ctx;
 
 typedef struct ph_limits {

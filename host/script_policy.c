@@ -17,7 +17,7 @@ static const char *const POLICY_KEYS[] = {
     "tiers", "chain", "on_failure", "budget_ms", "circuit", "latency_window", "connect_retries", NULL,
 };
 static const char *const TIER_KEYS[] = {
-    "kind", "template", "model", "max_tokens", "schema", "first_byte_ms", "total_ms", "accept_partial",
+    "kind", "template", "model", "endpoint", "max_tokens", "schema", "first_byte_ms", "total_ms", "accept_partial",
     "min_partial_steps", NULL,
 };
 static const char *const VALIDATE_KEYS[] = {
@@ -105,6 +105,12 @@ static void compile_tier(lua_State *L, ph_gen *g, int idx, ph_tier *t)
         t->model = strdup(lua_tostring(L, -1));
     else if (mt != LUA_TNIL)
         luaL_error(L, "%s: %s: 'model' must be a string", FILE_NAME, what);
+    lua_pop(L, 1);
+    mt = field(L, idx, "endpoint");
+    if (mt == LUA_TSTRING)
+        t->endpoint = strdup(lua_tostring(L, -1));
+    else if (mt != LUA_TNIL)
+        luaL_error(L, "%s: %s: 'endpoint' must be an endpoint group name", FILE_NAME, what);
     lua_pop(L, 1);
 }
 
@@ -314,6 +320,7 @@ void ph_tier_policy_free(ph_gen *g)
     for (int i = 0; i < g->policy.ntiers; i++) {
         free(g->policy.tiers[i].name);
         free(g->policy.tiers[i].model);
+        free(g->policy.tiers[i].endpoint);
     }
     free(g->policy.tiers);
     g->policy.tiers = NULL;
@@ -368,9 +375,11 @@ static void push_ctx(lua_State *L, ph_gen *g, call_args *a)
         lua_setfield(L, -2, g->policy.tiers[i].name);
     }
     lua_setfield(L, -2, "latency");
-    lua_createtable(L, 0, 1);
-    lua_pushstring(L, c->circuit ? c->circuit : "closed");
-    lua_setfield(L, -2, "default");
+    lua_createtable(L, 0, c->ncircuits);
+    for (int i = 0; i < c->ncircuits; i++) {
+        lua_pushstring(L, c->circuit_states[i]);
+        lua_setfield(L, -2, c->circuit_names[i]);
+    }
     lua_setfield(L, -2, "circuits");
     ph_sb_freeze(L, -1);
     lua_remove(L, -2);

@@ -271,6 +271,68 @@ return {
     assert.equal("simplified", fallbacks(events)[1].from)
   end)
 
+  it("retries a connect failure on another endpoint of the group", function()
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(nil, { endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url } } })
+    local plan, events = H.plan(host, { snapshot = hello })
+    sim.stop()
+    local fb = fallbacks(events)
+    assert.equal(1, #fb)
+    assert.same({ "simplified", "simplified", "connect" }, { fb[1].from, fb[1].to, fb[1].reason })
+    assert.equal("llm", plan.source)
+    host:close()
+  end)
+
+  it("sends a tier to its endpoint group", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { compact = { kind = "llm", template = "compact", endpoint = "fast" } },
+  chain = function() return { "compact", "heuristic", "emergency" } end,
+}]])
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(dir, { endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url, group = "fast" } } })
+    local plan, events = H.plan(host, { snapshot = hello })
+    sim.stop()
+    assert.equal("llm", plan.source)
+    assert.equal(0, #fallbacks(events))
+    host:close()
+  end)
+
+  it("keeps a circuit per endpoint: a failing one opens, the other keeps serving", function()
+    local dir = tree_with_policy([[
+return {
+  tiers = { simplified = { kind = "llm", template = "simplified" } },
+  chain = function() return { "simplified", "heuristic", "emergency" } end,
+  circuit = { window = 4, min_requests = 2, open_ratio = 0.5, cooldown_ms = 60000, close_after = 1 },
+  connect_retries = 0,
+}]])
+    local bad = H.start_sim("--profile instant --fault http500")
+    local good = H.start_sim("--profile instant")
+    local host = H.open(dir, { endpoints = { { url = bad.url }, { url = good.url } } })
+    local sources = {}
+    for i = 1, 6 do sources[i] = H.plan(host, { snapshot = hello }).source end
+    bad.stop(); good.stop()
+    -- ties go to the first endpoint, so the bad one is tried until its circuit opens
+    assert.equal("heuristic", sources[1])
+    for i = 3, 6 do assert.equal("llm", sources[i], "request " .. i) end
+    host:close()
+  end)
+
+  it("caps the bytes of one response", function()
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(nil, { url = sim.url, max_response = 3000 })
+    local plan, events = H.plan(host, { snapshot = hello, budget_ms = 10000, headers = { "X-Sim-Fault: endless" } })
+    sim.stop()
+    assert.equal(1, plans(events))
+    if plan.source == "llm" then      -- the cap cut the endless stream: the steps so far stand
+      assert.is_true(plan.partial)
+      assert.is_true(plan.total_ms < 5000, "the stream ran to the budget, not to the cap")
+    else
+      assert.matches("size cap", fallbacks(events)[1].error, 1, true)
+    end
+    host:close()
+  end)
+
   it("answers from the heuristic tier quickly when no server is reachable", function()
     local host = H.open(nil, { url = "http://127.0.0.1:9" })
     local plan = H.plan(host, { snapshot = hello })
