@@ -12,6 +12,8 @@ typedef struct series {
     char *tier;
     double *ring;
     int size, n, pos;
+    int fresh;          /* med and p95 are up to date */
+    double med, p95;
 } series;
 
 struct ph_latency {
@@ -69,6 +71,7 @@ void ph_latency_add(ph_latency *l, const char *tier, double ms, int window)
         s->n = s->pos = 0;
     }
     s->ring[s->pos] = ms;
+    s->fresh = 0;
     s->pos = (s->pos + 1) % s->size;
     if (s->n < s->size)
         s->n++;
@@ -80,6 +83,20 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorts a copy of the window once per change; gets in between are lookups. */
+static void refresh(series *s)
+{
+    double *v = malloc((size_t)s->n * sizeof *v);
+    if (!v)
+        return;
+    memcpy(v, s->ring, (size_t)s->n * sizeof *v);
+    qsort(v, (size_t)s->n, sizeof *v, cmp);
+    s->med = s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
+    s->p95 = v[(int)ceil(0.95 * s->n) - 1];
+    s->fresh = 1;
+    free(v);
+}
+
 void ph_latency_get(const ph_latency *l, const char *tier, double *median, double *p95, int *n)
 {
     series *s = find(l, tier);
@@ -87,12 +104,8 @@ void ph_latency_get(const ph_latency *l, const char *tier, double *median, doubl
     *n = s ? s->n : 0;
     if (!s || s->n == 0)
         return;
-    double *v = malloc((size_t)s->n * sizeof *v);
-    if (!v)
-        return;
-    memcpy(v, s->ring, (size_t)s->n * sizeof *v);
-    qsort(v, (size_t)s->n, sizeof *v, cmp);
-    *median = s->n % 2 ? v[s->n / 2] : (v[s->n / 2 - 1] + v[s->n / 2]) / 2;
-    *p95 = v[(int)ceil(0.95 * s->n) - 1];
-    free(v);
+    if (!s->fresh)
+        refresh(s);
+    if (s->fresh)
+        *median = s->med, *p95 = s->p95;
 }
