@@ -20,6 +20,7 @@
 int ph_lua_json_open(lua_State *L);     /* lua_json.c: the tokenizer's test-facing table */
 int ph_lua_framing_open(lua_State *L);  /* lua_framing.c: the stream decoder's */
 int ph_lua_cache_open(lua_State *L);    /* lua_cache.c: the plan cache's */
+int ph_lua_snaphash_open(lua_State *L); /* lua_snaphash.c: the snapshot hash's */
 int ph_lua_validate_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
                          const char *steps_json, size_t steps_len, const char *snapshot_json,
                          size_t snapshot_len, int limits_idx);   /* lua_validate.c */
@@ -532,5 +533,7 @@ int luaopen_planhost(lua_State *L)
     lua_setfield(L, -2, "framing");
     ph_lua_cache_open(L);
     lua_setfield(L, -2, "cache");
+    ph_lua_snaphash_open(L);
+    lua_setfield(L, -2, "snaphash");
     return 1;
 }
