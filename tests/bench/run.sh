@@ -42,6 +42,19 @@ fi
     $out/planparse_bench tests/fixtures/plans
   fi
   echo
+  echo "## Snapshot hash (budget: <= 2 us for a 1 KB snapshot), beside the tokenizer alone"
+  echo
+  if cc $CFLAGS tests/bench/snaphash_bench.c host/snaphash.c host/snaphash_rules.c host/jsonstream.c \
+      host/jsonstream_scan.c host/buf.c host/error.c -lxxhash -lm -o $out/snaphash_bench; then
+    $out/snaphash_bench examples/snapshots
+  fi
+  echo
+  echo "## Plan cache (budget: <= 2 KB per cached plan)"
+  echo
+  if cc $CFLAGS tests/bench/cache_bench.c build/libplanhost.a -lcurl -lxxhash -lm -ldl -o $out/cache_bench; then
+    $out/cache_bench
+  fi
+  echo
   echo "## What most clients do: re-parse the accumulated text with cjson after every piece"
   echo
   lua5.4 tests/bench/reparse_cjson.lua tests/fixtures/plans
