@@ -16,6 +16,7 @@
 #include "host.h"
 #include "jsonw.h"
 #include "planparse.h"
+#include "request.h"
 #include "snapview.h"
 #include "validate.h"
 #include "tree.h"
@@ -159,17 +160,9 @@ typedef struct parse_ctx {
 /* With --snapshot: the checks a request applies. Returns 1 when the step stands. */
 static int check_step(parse_ctx *c, const ph_pp_step *s, char *reason, size_t size)
 {
-    if (!c->view)
-        return 1;
-    const ph_policy *p = ph_gen_policy(c->gen);
-    if (ph_validate_step(ph_gen_registry(c->gen), c->t ? c->t->tools : NULL, c->t ? c->t->ntools : 0, c->view,
-                         &p->limits, s->json, s->len, reason, size) != 0)
-        return 0;
     ph_error err;
-    int ok = ph_gen_validate_hook(c->gen, s->json, s->len, c->snapshot, c->snapshot_len, reason, size, &err);
-    if (ok < 0)
-        snprintf(reason, size, "policies/validate.lua failed: %.200s", err.message);
-    return ok > 0;
+    return !c->view || ph_check_step(c->gen, c->t ? c->t->tools : NULL, c->t ? c->t->ntools : 0, c->view,
+                                     c->snapshot, c->snapshot_len, s->json, s->len, reason, size, &err) > 0;
 }
 
 static int parse_step(void *ud, const ph_pp_step *s)
@@ -206,17 +199,9 @@ static int parse_plan(void *ud, const ph_pp_plan *p)
     ph_buf_adds(&b, "{\"event\":\"plan\"");
     if (p->agent)
         ph_jsonw_key(&b, "agent", 0), ph_jsonw_cstr(&b, p->agent);
-    ph_buf_addf(&b, ",\"fed\":%zu,\"partial\":%s,\"plan\":{\"plan_id\":", c->fed, p->partial ? "true" : "false");
-    ph_jsonw_cstr(&b, p->plan_id);
-    ph_buf_addf(&b, ",\"steps\":%s]},\"dropped\":[", c->kept.len ? ph_buf_str(&c->kept) : "[");
-    for (int i = 0; i < p->ndropped; i++) {
-        ph_buf_addf(&b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
-        ph_jsonw_cstr(&b, p->dropped[i].reason);
-        ph_buf_adds(&b, "}");
-    }
-    if (c->drops.len)
-        ph_buf_adds(&b, ph_buf_str(&c->drops) + (p->ndropped ? 0 : 1));
-    ph_buf_adds(&b, "]}");
+    ph_buf_addf(&b, ",\"fed\":%zu", c->fed);
+    ph_plan_fields(&b, p, &c->kept, &c->drops);
+    ph_buf_adds(&b, "}");
     printf("%s\n", ph_buf_str(&b));
     ph_buf_free(&b);
     ph_buf_reset(&c->kept);

@@ -199,25 +199,44 @@ static void next_tier(ph_req *r)
 
 /* ---- steps and plans from any tier ---------------------------------------------------- */
 
-static int valid_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s, char *reason, size_t size)
+int ph_check_step(ph_gen *g, const int *tools, int ntools, const ph_snapview *view,
+                  const char *snapshot, size_t snapshot_len, const char *step, size_t len,
+                  char *reason, size_t reason_size, ph_error *err)
 {
-    if (ph_validate_step(ph_gen_registry(r->gen), tools, ntools, r->view, &ph_gen_policy(r->gen)->limits,
-                         s->json, s->len, reason, size) != 0)
+    if (ph_validate_step(ph_gen_registry(g), tools, ntools, view, &ph_gen_policy(g)->limits, step, len,
+                         reason, reason_size) != 0)
         return 0;
-    ph_error err;
-    int ok = ph_gen_validate_hook(r->gen, s->json, s->len, r->snapshot, r->snapshot_len, reason, size, &err);
-    if (ok < 0) {                  /* a broken hook fails the tier: reason "script" */
-        snprintf(reason, size, "policies/validate.lua failed: %.200s", err.message);
-        ph_req_fail(r, "script", err.message);
+    int ok = ph_gen_validate_hook(g, step, len, snapshot, snapshot_len, reason, reason_size, err);
+    if (ok < 0)
+        snprintf(reason, reason_size, "policies/validate.lua failed: %.200s", err->message);
+    return ok;
+}
+
+void ph_plan_fields(ph_buf *b, const ph_pp_plan *p, const ph_buf *kept, const ph_buf *drops)
+{
+    ph_buf_addf(b, ",\"partial\":%s,\"plan\":{\"plan_id\":", p->partial ? "true" : "false");
+    ph_jsonw_cstr(b, p->plan_id);
+    ph_buf_addf(b, ",\"steps\":%s]},\"dropped\":[", kept->len ? ph_buf_str(kept) : "[");
+    for (int i = 0; i < p->ndropped; i++) {
+        ph_buf_addf(b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
+        ph_jsonw_cstr(b, p->dropped[i].reason);
+        ph_buf_adds(b, "}");
     }
-    return ok > 0;
+    if (drops->len)
+        ph_buf_adds(b, ph_buf_str(drops) + (p->ndropped ? 0 : 1));
+    ph_buf_adds(b, "]");
 }
 
 void ph_req_take_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s)
 {
     attempt *a = &r->a;
     char reason[PH_VALIDATE_REASON];
-    if (!valid_step(r, tools, ntools, s, reason, sizeof reason)) {
+    ph_error err;
+    int ok = ph_check_step(r->gen, tools, ntools, r->view, r->snapshot, r->snapshot_len, s->json, s->len,
+                           reason, sizeof reason, &err);
+    if (ok < 0)                    /* a broken hook fails the tier: reason "script" */
+        ph_req_fail(r, "script", err.message);
+    if (ok <= 0) {
         ph_buf_addf(&a->drops, ",{\"index\":%d,\"reason\":", s->index);
         ph_jsonw_cstr(&a->drops, reason);
         ph_buf_adds(&a->drops, "}");
@@ -242,18 +261,7 @@ void ph_req_take_plan(ph_req *r, const ph_pp_plan *p)
         return;
     a->plan_seen = 1;
     a->partial = p->partial;
-    ph_buf *b = &a->plan;
-    ph_buf_addf(b, ",\"partial\":%s,\"plan\":{\"plan_id\":", p->partial ? "true" : "false");
-    ph_jsonw_cstr(b, p->plan_id);
-    ph_buf_addf(b, ",\"steps\":%s]},\"dropped\":[", a->kept.len ? ph_buf_str(&a->kept) : "[");
-    for (int i = 0; i < p->ndropped; i++) {
-        ph_buf_addf(b, "%s{\"index\":%d,\"reason\":", i ? "," : "", p->dropped[i].index);
-        ph_jsonw_cstr(b, p->dropped[i].reason);
-        ph_buf_adds(b, "}");
-    }
-    if (a->drops.len)
-        ph_buf_adds(b, ph_buf_str(&a->drops) + (p->ndropped ? 0 : 1));
-    ph_buf_adds(b, "]");
+    ph_plan_fields(&a->plan, p, &a->kept, &a->drops);
     if (a->nsteps == 0)
         ph_req_fail(r, "invalid", p->ndropped || a->drops.len ? "every step of the plan was dropped" : "the plan has no steps");
 }

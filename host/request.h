@@ -57,6 +57,21 @@ void ph_req_cancel(ph_req *r);
 
 unsigned long ph_req_id(const ph_req *r);
 
+/* The checks every step gets, whichever tier wrote it: the validator (registry, tools
+ * `tools[0..n)` or all when NULL, the snapshot `view`, the policy's limits), then the
+ * policy's validate(step, snapshot) hook. Returns 1 (keep), 0 (drop: `reason` says why) or
+ * -1 when the hook itself failed (`reason` says so, `err` has the script error). */
+struct ph_snapview;
+int ph_check_step(ph_gen *g, const int *tools, int ntools, const struct ph_snapview *view,
+                  const char *snapshot, size_t snapshot_len, const char *step, size_t len,
+                  char *reason, size_t reason_size, ph_error *err);
+
+/* Appends a plan's event fields — ,"partial":..,"plan":{"plan_id":..,"steps":KEPT]},
+ * "dropped":[...] — from the parser's plan, the kept steps ("[a,b" without the closing
+ * bracket, or empty) and the validation drops (",{...},{...}" pieces, or empty). */
+struct ph_pp_plan;
+void ph_plan_fields(ph_buf *b, const struct ph_pp_plan *p, const ph_buf *kept, const ph_buf *drops);
+
 /* Frees a finished or cancelled request and drops its generation reference. */
 void ph_req_free(ph_req *r);
 
