@@ -17,8 +17,12 @@
  * - An in-flight table for coalescing identical requests (ph_cache_inflight_*).
  * - Warm start: save every entry to an NDJSON file and load it back in the same LRU order.
  *
+ * cache.c implements the table, the LRU, get/put/remove, the counters, each and the in-flight
+ * table; cache_file.c implements the warm start (ph_cache_save, ph_cache_load); the layout
+ * they share is in cache_internal.h, which nothing else includes.
+ *
  * Not thread-safe; one cache per thread or a lock around it. Depends on libc, buf, error,
- * jsonw and jsonstream (for load); knows nothing of Lua. */
+ * jsonw and jsonstream (all but libc in cache_file.c only); knows nothing of Lua. */
 #ifndef PH_CACHE_H
 #define PH_CACHE_H
 

@@ -2,6 +2,7 @@
  *
  *   planhost prompt [--template NAME] [--body [--api A] [--model M]] SNAPSHOT.json
  *   planhost check [--watch]
+ *   planhost hash SNAPSHOT.json         (the cache's snapshot hash and what it was made of)
  *   planhost lua SCRIPT [ARGS...]       (a Lua 5.4 interpreter with `planhost` built in)
  *
  * Every command takes --root DIR (default: $PLANHOST_ROOT, else the current folder if it
@@ -19,6 +20,7 @@
 #include "cli.h"
 #include "host.h"
 #include "schema.h"
+#include "snaphash.h"
 #include "tree.h"
 #include "wire.h"
 
@@ -36,6 +38,8 @@ static int usage(FILE *f)
           "  prompt [--template NAME] [--body [--api ollama|ollama-generate|openai|llamacpp] [--model M]] SNAPSHOT.json\n"
           "                 print the prompt (or the request body) for a snapshot\n"
           "  check [--watch]  render every template against every example snapshot\n"
+          "  hash SNAPSHOT.json  the snapshot hash the plan cache keys on, and the canonical\n"
+          "                 form it was computed from (policies/cache.lua says what counts)\n"
           "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F] SNAPSHOT.json\n"
           "                 plan for a snapshot with a model server, printing events as they happen\n"
           "  parse [--chunk N] [--template T] [--snapshot S] FILE\n"
@@ -175,6 +179,50 @@ static int cmd_prompt(opts *o)
     return rc;
 }
 
+/* ---- hash ---------------------------------------------------------------------------- */
+
+/* Prints the snapshot's hash under the generation's rules (exact hashing when the cache is
+ * off) and the canonical form, then a note on where the rules came from. */
+static int cmd_hash(opts *o)
+{
+    if (!o->file) {
+        fputs("planhost hash: which snapshot? (planhost hash SNAPSHOT.json)\n", stderr);
+        return 2;
+    }
+    ph_error err;
+    size_t len;
+    char *text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, &len, &err);
+    if (!text)
+        return ph_cli_print_error(&err), 2;
+    ph_host *h = ph_cli_open_host(o, 0);
+    if (!h)
+        return free(text), 1;
+    ph_hash_rules *own = NULL, *rules = ph_gen_hash_rules(ph_host_gen(h));
+    if (!rules)
+        rules = own = ph_hash_rules_new();
+    ph_buf canon;
+    ph_buf_init(&canon, 64u << 20);
+    int ok = 0;
+    uint64_t hash = rules ? ph_snaphash(rules, text, len, &canon, &err, &ok) : 0;
+    int rc = 0;
+    if (!ok) {
+        ph_error_prefix(&err, "%s", o->file);
+        ph_cli_print_error(&err);
+        rc = 2;
+    } else {
+        printf("%016llx\n%s\n", (unsigned long long)hash, ph_buf_str(&canon));
+        fprintf(stderr, "%s; rules fingerprint %016llx, scripts %016llx\n",
+                own ? "cache off (no policies/cache.lua or enabled = false): exact hash"
+                    : "rules from policies/cache.lua",
+                (unsigned long long)ph_hash_rules_fingerprint(rules), ph_host_script_hash(h));
+    }
+    ph_buf_free(&canon);
+    ph_hash_rules_free(own);
+    ph_host_close(h);
+    free(text);
+    return rc;
+}
+
 /* ---- check --------------------------------------------------------------------------- */
 
 static void print_row(void *ud, const ph_check_row *r)
@@ -285,6 +333,8 @@ int main(int argc, char **argv)
         return cmd_check(&o);
     if (strcmp(cmd, "plan") == 0)
         return ph_cli_plan(&o);
+    if (strcmp(cmd, "hash") == 0)
+        return cmd_hash(&o);
     if (strcmp(cmd, "parse") == 0)
         return ph_cli_parse(&o);
     fprintf(stderr, "planhost: unknown command '%s'\n", cmd);

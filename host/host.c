@@ -8,11 +8,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "host.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "jsonw.h"
 #include "request.h"
 #include "tree.h"
@@ -50,6 +52,8 @@ struct ph_host {
     unsigned long next_request;
     req_node *requests;           /* pending, and finished ones not yet swept */
     ph_latency *latency;
+    ph_cache *cache;              /* shared by every generation: keys carry the script hash */
+    char *cache_file;
 };
 
 static double now_ms(void)
@@ -164,6 +168,30 @@ static void sweep_requests(ph_host *h)
     }
 }
 
+static req_node *find_request(ph_host *h, unsigned long id)
+{
+    for (req_node *n = h->requests; n; n = n->next)
+        if (!n->finished && ph_req_id(n->req) == id)
+            return n;
+    return NULL;
+}
+
+/* A leader's flight ended: every request still waiting on it gets the shared plan. */
+static void flight_done(void *host, uint64_t key, const ph_req_shared *shared)
+{
+    ph_host *h = host;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (ph_cache_inflight_end(h->cache, key, &ids, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        req_node *w = find_request(h, (unsigned long)ids[i]);
+        if (w && ph_req_waiting(w->req))
+            ph_req_take_shared(w->req, shared);
+    }
+    free(ids);
+}
+
 /* Copies one endpoint's settings; `dflt` fills what it leaves out. */
 static int add_endpoint(ph_host *h, const ph_endpoint_config *c, const ph_host_config *dflt, ph_error *err)
 {
@@ -203,14 +231,19 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     if (!h->http)
         return ph_error_set(err, PH_ERR_MEMORY, "cannot set up libcurl");
     h->latency = ph_latency_new();
+    ph_cache_config cc = {cfg->cache_entries, cfg->cache_bytes, cfg->cache_ttl_ms > 0 ? (uint64_t)cfg->cache_ttl_ms : 0};
+    h->cache = ph_cache_new(&cc);
+    if (!h->latency || !h->cache)
+        return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
+    h->cache_file = cfg->cache_file ? strdup(cfg->cache_file) : NULL;
     if (setup_endpoints(h, cfg, err) != 0)
         return -1;
     h->keep_alive = cfg->keep_alive ? strdup(cfg->keep_alive) : NULL;
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
     ph_req_env env = {h->http, h->endpoints, h->nendpoints, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
-                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, queue_event,
-                      request_finished, h};
+                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, cfg->cache_off ? NULL : h->cache, NULL,
+                      flight_done, queue_event, request_finished, h};
     h->env = env;
     h->next_request = 1;
     return 0;
@@ -220,12 +253,27 @@ static void free_network(ph_host *h)
 {
     ph_http_free(h->http);
     ph_latency_free(h->latency);
+    ph_cache_free(h->cache);
+    free(h->cache_file);
     for (int i = 0; i < h->nendpoints; i++) {
         free(h->endpoints[i].url);
         free(h->endpoints[i].model);
         free(h->endpoints[i].group);
     }
     free(h->keep_alive);
+}
+
+/* Loads the cache file's entries made by the serving scripts (no file yet is fine). */
+static int warm_start(ph_host *h, ph_error *err)
+{
+    size_t loaded = 0, skipped = 0;
+    if (ph_cache_load(h->cache, h->cache_file, ph_gen_hash(h->gen), ph_req_wall_ms(), &loaded, &skipped, err) == 0)
+        return 0;
+    if (err && err->code == PH_ERR_NOTFOUND)
+        return 0;
+    if (err)
+        ph_error_prefix(err, "cache file");
+    return -1;
 }
 
 ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
@@ -248,7 +296,20 @@ ph_host *ph_host_open(const ph_host_config *cfg, ph_error *err)
     }
     h->next_id = 2;
     h->next_check_ms = now_ms() + h->interval_ms;
+    if (h->cache_file && warm_start(h, err) != 0) {
+        free(h->cache_file);       /* the file stays as it is: nothing is saved over it */
+        h->cache_file = NULL;
+        ph_host_close(h);
+        return NULL;
+    }
     return h;
+}
+
+int ph_host_cache_save(ph_host *h, ph_error *err)
+{
+    if (!h->cache_file)
+        return ph_error_set(err, PH_ERR_ARG, "no cache file was configured (cache_file)");
+    return ph_cache_save(h->cache, h->cache_file, err);
 }
 
 static void free_queue(ph_host *h)
@@ -275,6 +336,11 @@ void ph_host_close(ph_host *h)
     for (req_node *n = h->requests; n; n = n->next)
         n->finished = 1;
     sweep_requests(h);
+    if (h->cache_file && h->gen) {
+        ph_error err;
+        if (ph_host_cache_save(h, &err) != 0)
+            fprintf(stderr, "planhost: cannot save the plan cache: %s\n", err.message);
+    }
     free_network(h);
     free_queue(h);
     ph_gen_release(h->gen);
@@ -352,6 +418,22 @@ static void sleep_ms(double ms)
     nanosleep(&ts, NULL);
 }
 
+/* Wakes requests whose wait for an identical request ran out; returns the next such time
+ * (monotonic ms, INFINITY for none). */
+static double tick_waiting(ph_host *h, double t)
+{
+    double next = INFINITY;
+    for (req_node *n = h->requests; n; n = n->next) {
+        if (n->finished || !ph_req_waiting(n->req))
+            continue;
+        ph_req_tick(n->req, t);
+        double w = ph_req_wake_ms(n->req);
+        if (w < next)
+            next = w;
+    }
+    return next;
+}
+
 /* One round of work: network I/O (waiting at most `wait_ms`), then finished requests. */
 static void work(ph_host *h, double wait_ms)
 {
@@ -374,9 +456,12 @@ int ph_host_poll(ph_host *h, int timeout_ms)
             check_files(h);
             h->next_check_ms = t + h->interval_ms;
         }
+        double waiter = tick_waiting(h, t);
         if (h->head || (timeout_ms >= 0 && t >= deadline))
             return queued(h);
         double wake = h->watch ? h->next_check_ms : t + 50;
+        if (waiter < wake)
+            wake = waiter;
         if (timeout_ms >= 0 && deadline < wake)
             wake = deadline;
         work(h, wake - t);

@@ -51,7 +51,8 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", NULL,
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "cache", "cache_entries",
+    "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
 static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
@@ -126,6 +127,16 @@ static int l_open(lua_State *L)
         cfg.keep_alive = luaL_optstring(L, -1, NULL);
         lua_getfield(L, 1, "max_response");
         cfg.max_response = (size_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "cache");
+        cfg.cache_off = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
+        lua_getfield(L, 1, "cache_entries");
+        cfg.cache_entries = (size_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "cache_bytes");
+        cfg.cache_bytes = (size_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "cache_ttl_ms");
+        cfg.cache_ttl_ms = (long)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "cache_file");
+        cfg.cache_file = luaL_optstring(L, -1, NULL);
         if (lua_getfield(L, 1, "endpoints") == LUA_TTABLE)
             cfg.nendpoints = read_endpoints(L, lua_gettop(L), eps);
         cfg.endpoints = eps;
@@ -507,11 +518,21 @@ static int l_clock(lua_State *L)
     return 1;
 }
 
+/* host:cache_save() -> true | nil, msg, code, where */
+static int l_cache_save(lua_State *L)
+{
+    ph_error err;
+    if (ph_host_cache_save(check_host(L), &err) != 0)
+        return push_failure(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
     {"memory", l_memory}, {"parse", l_parse}, {"validate", l_validate}, {"submit", l_submit}, {"cancel", l_cancel},
-    {"pending", l_pending}, {"close", l_close}, {NULL, NULL},
+    {"pending", l_pending}, {"cache_save", l_cache_save}, {"close", l_close}, {NULL, NULL},
 };
 
 static const luaL_Reg host_meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};

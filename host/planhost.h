@@ -44,6 +44,14 @@ typedef struct ph_host_config {
     size_t max_response;    /* bytes of one response [4 MiB] */
     const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
     int nendpoints;         /* at most PH_MAX_ENDPOINTS */
+    /* The plan cache (policies/cache.lua says what counts and what is kept; without that
+     * file the cache is off). */
+    int cache_off;          /* nonzero: no plan cache, whatever policies/cache.lua says */
+    size_t cache_entries;   /* [4096] */
+    size_t cache_bytes;     /* plan bytes and their bookkeeping [8 MiB] */
+    long cache_ttl_ms;      /* [0: plans do not expire] */
+    const char *cache_file; /* warm start: loaded at open (entries of the serving scripts'
+                               content hash only), saved at close [NULL: none] */
 } ph_host_config;
 
 #define PH_MAX_ENDPOINTS 16
@@ -125,6 +133,15 @@ int ph_host_pending(const ph_host *h);
 int ph_host_render(ph_host *h, const char *name, const char *snapshot, size_t len,
                    ph_prompt *out, ph_error *err);
 void ph_prompt_free(ph_prompt *p);
+
+/* The host's metrics in the Prometheus text format (host/metrics.h lists the families):
+ * a NUL-terminated text the caller frees with free(), its length in *len (may be NULL).
+ * NULL when out of memory. */
+char *ph_host_metrics(ph_host *h, size_t *len);
+
+/* Saves the plan cache to cfg.cache_file now (it is also saved at close). Returns 0, or -1
+ * with `err` filled (no cache file configured: PH_ERR_ARG; I/O errors). */
+int ph_host_cache_save(ph_host *h, ph_error *err);
 
 /* The serving generation's number (1 for the first) and content hash. */
 unsigned ph_host_generation(const ph_host *h);

@@ -107,24 +107,26 @@ static void add_timing(ph_req *r, ph_buf *b)
     /* The server's counts come in its final frame, which a stream stopped at the plan's
      * closing brace may never reach: then both counts are the estimate (characters / 4). */
     int server = a->have_stats && a->stats.prompt_tokens >= 0 && a->stats.completion_tokens >= 0;
+    int sent = a->prompt_chars > 0;    /* cache, coalesced, heuristic, emergency: no prompt */
     ph_buf_addf(b, ",\"prompt_chars\":%zu,\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"counts\":\"%s\"",
                 a->prompt_chars, server ? a->stats.prompt_tokens : (long)ph_estimate_tokens(a->prompt_chars),
                 server ? a->stats.completion_tokens : (long)ph_estimate_tokens(a->answer_chars),
-                server ? "server" : "estimated");
+                server ? "server" : sent ? "estimated" : "none");
 }
 
-/* The plan event for the current attempt (its plan fields are in a->plan). */
-static void end_with_plan(ph_req *r, const char *source)
+void ph_req_end_plan(ph_req *r, const char *source)
 {
     ph_buf b;
     event_head(r, &b, "plan");
     ph_buf_adds(&b, ",\"tier\":");
     ph_jsonw_cstr(&b, r->a.tier->name);
-    ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"off\"", source);
+    ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"%s\"", source, r->cache_state ? r->cache_state : "off");
     ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
     add_timing(r, &b);
     queue(r, PH_EVENT_PLAN, &b);
+    ph_req_cache_store(r, source);
     r->ended = 1;
+    ph_req_cache_release(r, source);
     r->env.finished(r->env.host, r);
 }
 
@@ -133,13 +135,14 @@ static void end_emergency(ph_req *r)
     static const char scan[] = "{\"act\":\"Scan\",\"radius\":10}", wait[] = "{\"act\":\"Wait\",\"duration\":1}";
     ph_req_attempt_reset(r);
     r->a.tier = tier_at(r, ph_gen_find_tier(r->gen, "emergency"));
-    ph_buf_addf(&r->a.plan, ",\"partial\":false,\"plan\":{\"plan_id\":\"emergency-%lu\",\"steps\":[%s,%s]},"
-                "\"dropped\":[]", r->id, scan, wait);
+    snprintf(r->a.plan_id, sizeof r->a.plan_id, "emergency-%lu", r->id);
+    ph_buf_addf(&r->a.plan, ",\"partial\":false,\"plan\":{\"plan_id\":\"%s\",\"steps\":[%s,%s]},"
+                "\"dropped\":[]", r->a.plan_id, scan, wait);
     ph_req_queue_step(r, "emergency", 0, scan, sizeof scan - 1);
     ph_req_queue_step(r, "emergency", 1, wait, sizeof wait - 1);
     r->a.nsteps = 2;
     r->a.first_step_ms = ph_req_now() - r->start_ms;
-    end_with_plan(r, "emergency");
+    ph_req_end_plan(r, "emergency");
 }
 
 /* ---- the chain ----------------------------------------------------------------------- */
@@ -261,6 +264,7 @@ void ph_req_take_plan(ph_req *r, const ph_pp_plan *p)
         return;
     a->plan_seen = 1;
     a->partial = p->partial;
+    snprintf(a->plan_id, sizeof a->plan_id, "%s", p->plan_id);
     ph_plan_fields(&a->plan, p, &a->kept, &a->drops);
     if (a->nsteps == 0)
         ph_req_fail(r, "invalid", p->ndropped || a->drops.len ? "every step of the plan was dropped" : "the plan has no steps");
@@ -292,7 +296,7 @@ static void run_heuristic(ph_req *r)
             r->a.plan_seen && !r->a.reason[0]) {
             ph_planparse_free(pp);
             ph_buf_free(&text);
-            end_with_plan(r, "heuristic");
+            ph_req_end_plan(r, "heuristic");
             return;
         }
         ph_req_fail(r, "invalid", pp ? (ph_planparse_error(pp) ? ph_planparse_error(pp) : "no valid step") : "out of memory");
@@ -405,7 +409,7 @@ void ph_req_llm_done(ph_req *r)
         if (!a->partial)
             ph_latency_add(r->env.latency, a->tier->name, (a->closed_ms > 0 ? a->closed_ms : ph_req_now()) - a->start_ms,
                            p->latency_window);
-        end_with_plan(r, "llm");
+        ph_req_end_plan(r, "llm");
         return;
     }
     if (!a->reason[0])
@@ -509,15 +513,39 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
         return NULL;
     }
     pick_chain(r, o->template);
-    run_tier(r);
+    if (!ph_req_cache_start(r))
+        run_tier(r);
     return r;
+}
+
+void ph_req_run_chain(ph_req *r)
+{
+    r->ci = 0;
+    r->tried = 0;
+    run_tier(r);
+}
+
+void ph_req_give_up_waiting(ph_req *r)
+{
+    int k = 0;
+    while (k < r->nchain - 1 && tier_at(r, r->chain[k])->kind == PH_TIER_LLM)
+        k++;
+    char msg[200];
+    snprintf(msg, sizeof msg, "waited %.0f ms for an identical request in flight; %ld ms of the budget left",
+             ph_req_now() - r->start_ms, ph_req_left(r));
+    queue_fallback(r, tier_at(r, r->chain[0])->name, tier_at(r, r->chain[k])->name, "deadline", msg);
+    r->ci = k;
+    r->tried = 0;
+    run_tier(r);
 }
 
 void ph_req_cancel(ph_req *r)
 {
     r->cancelled = 1;
     r->ended = 1;
+    r->waiting = 0;
     ph_req_attempt_reset(r);
+    ph_req_cache_release(r, NULL);
 }
 
 unsigned long ph_req_id(const ph_req *r) { return r->id; }
@@ -528,6 +556,7 @@ void ph_req_free(ph_req *r)
         return;
     r->cancelled = 1;
     ph_req_attempt_reset(r);
+    ph_req_cache_release(r, NULL);
     ph_buf_free(&r->a.plan);
     ph_buf_free(&r->a.kept);
     ph_buf_free(&r->a.drops);

@@ -18,6 +18,18 @@
 #include "script.h"
 
 typedef struct ph_req ph_req;
+struct ph_cache;
+struct ph_metrics;
+
+/* A plan one request hands to the requests that waited for the same key: valid during the
+ * call only. */
+typedef struct ph_req_shared {
+    const char *plan;           /* {"plan_id":..,"steps":[...]} */
+    size_t len;
+    const char *tier;           /* the tier that made it */
+    const char *source;         /* "llm" or "heuristic" */
+    unsigned long leader;       /* the request that asked */
+} ph_req_shared;
 
 /* A model server the host knows; owned by the host, shared by its requests. */
 typedef struct ph_endpoint {
@@ -39,6 +51,11 @@ typedef struct ph_req_env {
     long first_byte_timeout_ms;
     size_t max_response;
     ph_latency *latency;        /* recent latency per tier */
+    struct ph_cache *cache;     /* NULL: no plan cache */
+    struct ph_metrics *metrics; /* NULL: nothing counted */
+    /* A flight of `key` ended: the host hands `shared` (NULL: nothing to share) to every
+     * request waiting on it (ph_req_take_shared) and ends the flight in the cache. */
+    void (*flight_done)(void *host, uint64_t key, const ph_req_shared *shared);
     void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);
     void (*finished)(void *host, ph_req *r);   /* the plan event is queued: free it */
     void *host;
@@ -57,6 +74,16 @@ void ph_req_cancel(ph_req *r);
 
 unsigned long ph_req_id(const ph_req *r);
 
+/* Coalescing (request_cache.c). A waiting request sends nothing until its leader's flight
+ * ends: take_shared gives it the leader's plan (validated against its own snapshot; NULL or
+ * a plan that fails there: it runs its own chain). waiting: it waits now. wake_ms: when it
+ * will give up waiting (monotonic ms; INFINITY when not waiting); tick: call at or after
+ * that time, and it goes to its first tier that needs no server. */
+void ph_req_take_shared(ph_req *r, const ph_req_shared *s);
+int ph_req_waiting(const ph_req *r);
+double ph_req_wake_ms(const ph_req *r);
+void ph_req_tick(ph_req *r, double now_ms);
+
 /* The checks every step gets, whichever tier wrote it: the validator (registry, tools
  * `tools[0..n)` or all when NULL, the snapshot `view`, the policy's limits), then the
  * policy's validate(step, snapshot) hook. Returns 1 (keep), 0 (drop: `reason` says why) or
@@ -71,6 +98,10 @@ int ph_check_step(ph_gen *g, const int *tools, int ntools, const struct ph_snapv
  * bracket, or empty) and the validation drops (",{...},{...}" pieces, or empty). */
 struct ph_pp_plan;
 void ph_plan_fields(ph_buf *b, const struct ph_pp_plan *p, const ph_buf *kept, const ph_buf *drops);
+
+/* Wall-clock milliseconds (CLOCK_REALTIME): the plan cache's time, so a time to live carries
+ * over a warm start. */
+uint64_t ph_req_wall_ms(void);
 
 /* Frees a finished or cancelled request and drops its generation reference. */
 void ph_req_free(ph_req *r);

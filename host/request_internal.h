@@ -32,6 +32,7 @@ typedef struct attempt {
     char reason[32];           /* why it failed (first cause) */
     char message[512];
     char break_reason[32];     /* a stream that broke after complete steps */
+    char plan_id[128];         /* the delivered plan's id */
     ph_record_writer *rec;
     int abandoned;             /* being cancelled: its done callback must do nothing */
 } attempt;
@@ -54,6 +55,13 @@ struct ph_req {
     unsigned skip;             /* endpoints refused by their circuit during one pick */
     attempt a;
     int ended, cancelled;
+    /* the plan cache (request_cache.c) */
+    const char *cache_state;   /* the plan event's "cache": off, miss, stale, hit, coalesced */
+    uint64_t snap_hash;        /* the snapshot under the generation's hash rules */
+    uint64_t key;              /* the lookup (and coalescing) key; 0: cache off */
+    int leads;                 /* leads the flight of `key`: must release it when it ends */
+    int waiting;               /* waits for another request's flight of `key` */
+    double wait_until_ms;      /* ... until then (monotonic ms), then gives up */
 };
 
 double ph_req_now(void);
@@ -66,6 +74,23 @@ void ph_req_attempt_reset(ph_req *r);
 
 /* request.c: the attempt finished (callbacks from request_llm.c). */
 void ph_req_llm_done(ph_req *r);
+
+/* request.c: the plan event for the current attempt (its fields are in a->plan), then the
+ * cache store, the flight release and the host's finished callback. */
+void ph_req_end_plan(ph_req *r, const char *source);
+/* request.c: runs the chain from its first tier. */
+void ph_req_run_chain(ph_req *r);
+/* request.c: a waiter out of time: fallback to its chain's first tier that needs no server. */
+void ph_req_give_up_waiting(ph_req *r);
+
+/* request_cache.c. start: looks the key up (a validated hit ends the request: returns 1) and
+ * leads or joins the key's flight (joining: returns 1, the request waits); 0: run the
+ * chain. lead_or_wait: only the flight part. store: puts the delivered plan in the cache when
+ * the policy keeps plans of its source. release: a leader hands its plan to its waiters. */
+int ph_req_cache_start(ph_req *r);
+int ph_req_cache_lead_or_wait(ph_req *r);
+void ph_req_cache_store(ph_req *r, const char *source);
+void ph_req_cache_release(ph_req *r, const char *source);
 
 /* Events, request.c. */
 void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len);

@@ -182,7 +182,8 @@ ph_gen *ph_gen_load(ph_tree *tree, unsigned id, ph_error *err)
     if (!g)
         return NULL;
     if (ph_sb_open(g, err) != 0 || check_modules(g, err) != 0 || ph_policies_load(g, err) != 0 ||
-        load_registry(g, err) != 0 || ph_templates_load(g, err) != 0 || ph_tier_policy_load(g, err) != 0) {
+        load_registry(g, err) != 0 || ph_templates_load(g, err) != 0 || ph_tier_policy_load(g, err) != 0 ||
+        ph_cache_policy_load(g, err) != 0) {
         ph_gen_release(g);
         return NULL;
     }
@@ -203,6 +204,7 @@ void ph_gen_release(ph_gen *g)
     lua_close(g->L);
     ph_json_free(g->json);
     ph_tier_policy_free(g);
+    ph_cache_policy_free(g);
     ph_templates_free(g);
     ph_registry_free(g->registry);
     ph_tree_free(&g->tree);

@@ -106,6 +106,17 @@ typedef struct ph_limits {
     size_t memory;
 } ph_limits;
 
+/* policies/cache.lua compiled. Without the file, or with enabled = false, the cache is off
+ * (rules NULL). */
+struct ph_hash_rules;
+typedef struct ph_cache_policy {
+    int enabled;                 /* the file exists and does not say enabled = false */
+    int store_llm;               /* keep plans from LLM tiers (default yes) */
+    int store_heuristic;         /* keep plans from the heuristic tier (default no) */
+    int coalesce;                /* identical requests in flight share one answer */
+    struct ph_hash_rules *rules; /* owned by the generation; NULL when the cache is off */
+} ph_cache_policy;
+
 /* Loads a generation from `tree`, which moves into the generation (on return *tree is
  * empty, success or not). Returns a generation with one reference, or NULL with `err`
  * filled: syntax errors and runtime errors carry file:line. */
@@ -147,6 +158,11 @@ int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph
  * of `t` (NULL: all) and appends the plan as JSON to `out`. Returns 0, or -1 with `err`. */
 int ph_gen_heuristic(ph_gen *g, const char *snapshot, size_t len, const ph_template *t,
                      ph_buf *out, ph_error *err);
+
+/* The cache policy, and its snapshot-hash rules (NULL when the cache is off). The rules
+ * belong to the generation and keep a scratch hasher: use them on the generation's thread. */
+const ph_cache_policy *ph_gen_cache_policy(const ph_gen *g);
+struct ph_hash_rules *ph_gen_hash_rules(ph_gen *g);
 
 /* Does the policy have a validate(step, snapshot) hook for game rules? */
 int ph_gen_has_validate_hook(const ph_gen *g);

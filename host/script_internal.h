@@ -28,6 +28,7 @@ struct ph_gen {
     int policies_ref;        /* table: policy file base name -> its value */
     struct ph_json *json;    /* tokenizer handle for snapshot decoding (script_json.c) */
     ph_policy policy;        /* policies/tiers.lua compiled (script_policy.c) */
+    ph_cache_policy cache;   /* policies/cache.lua compiled (script_cache.c) */
 };
 
 /* The generation that owns `L`. */
@@ -88,5 +89,9 @@ void ph_templates_free(ph_gen *g);
 /* Compiles policies/tiers.lua (after the templates), or the defaults without it. */
 int ph_tier_policy_load(ph_gen *g, ph_error *err);
 void ph_tier_policy_free(ph_gen *g);
+
+/* Compiles policies/cache.lua into g->cache (the cache stays off without it). */
+int ph_cache_policy_load(ph_gen *g, ph_error *err);
+void ph_cache_policy_free(ph_gen *g);
 
 #endif

@@ -125,6 +125,12 @@ static enum MHD_Result get_endpoint(sim_conn *c, const char *url)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
         return sim_queue(c, MHD_HTTP_OK, r);
     }
+    if (strcmp(url, "/sim/stats") == 0) {
+        char stats[128];
+        int n = snprintf(stats, sizeof stats, "{\"simulated\":true,\"requests\":%lu}\n",
+                         atomic_load(&c->srv->arrivals));
+        return sim_reply_json(c, MHD_HTTP_OK, stats, (size_t)n);
+    }
     const char *body = strcmp(url, "/api/version") == 0 ? VERSION
                      : strcmp(url, "/api/tags") == 0   ? TAGS
                      : strcmp(url, "/v1/models") == 0 || strcmp(url, "/models") == 0 ? MODELS

@@ -1,7 +1,8 @@
 -- The tier chain: every failure reason moves to the next tier with that reason, partial
 -- plans are accepted as the tier's policy says, the circuit breaker opens, probes and
 -- closes across requests, and a broken policy is a "script" fallback, never a lost request.
--- Against `planhost sim` (SIMULATED) and hand-made replay records.
+-- Against `planhost sim` (SIMULATED) and hand-made replay records. The plan cache is off
+-- here (cache = false): these specs send the same snapshot again and again on purpose.
 local H = require "helpers"
 
 local hello = H.snapshot("hello_companion")
@@ -33,7 +34,7 @@ describe("tier chain", function()
   it("moves on with reason parse when the answer holds no plan", function()
     local rec = H.ollama_record("I am sorry, I cannot help with planning today.", 8, 1)
     local sim = H.start_sim("--replay " .. rec)
-    local host = H.open(nil, { url = sim.url })
+    local host = H.open(nil, { cache = false, url = sim.url })
     local plan, events = H.plan(host, { snapshot = hello })
     sim.stop(); os.remove(rec)
     assert.equal(1, plans(events))
@@ -45,7 +46,7 @@ describe("tier chain", function()
   it("moves on with reason invalid when every step is dropped", function()
     local rec = H.ollama_record('{"plan_id":"x","steps":[{"act":"Teleport"},{"act":"Fly","x":1}]}', 6, 1)
     local sim = H.start_sim("--replay " .. rec)
-    local host = H.open(nil, { url = sim.url })
+    local host = H.open(nil, { cache = false, url = sim.url })
     local plan, events = H.plan(host, { snapshot = hello })
     sim.stop(); os.remove(rec)
     local fb = fallbacks(events)[1]
@@ -59,7 +60,7 @@ describe("tier chain", function()
     local answer = '{"plan_id":"p","steps":[{"act":"Scan","radius":5},{"act":"Attack","target_id":3},{"act":"Wait","duration":1}]}'
     local rec = H.stalled_record(answer:sub(1, 81))   -- two steps, then silence
     local sim = H.start_sim("--replay " .. rec)
-    local host = H.open(nil, { url = sim.url })
+    local host = H.open(nil, { cache = false, url = sim.url })
     local plan, events = H.plan(host, { snapshot = hello, budget_ms = 1200 })
     sim.stop(); os.remove(rec)
     assert.equal("llm", plan.source)
@@ -78,7 +79,7 @@ return {
     local answer = '{"plan_id":"p","steps":[{"act":"Scan","radius":5},{"act":"Attack","target_id":3},{"act":"Wait","duration":1}]}'
     local rec = H.stalled_record(answer:sub(1, 81))
     local sim = H.start_sim("--replay " .. rec)
-    local host = H.open(dir, { url = sim.url })
+    local host = H.open(dir, { cache = false, url = sim.url })
     local plan, events = H.plan(host, { snapshot = hello, budget_ms = 1200 })
     sim.stop(); os.remove(rec)
     assert.equal("heuristic", plan.source)
@@ -95,7 +96,7 @@ return {
   connect_retries = 0,
 }]])
     local sim = H.start_sim("--profile instant")
-    local host = H.open(dir, { url = sim.url })
+    local host = H.open(dir, { cache = false, url = sim.url })
     local fault = { "X-Sim-Fault: http500" }
     for _ = 1, 2 do
       local _, events = H.plan(host, { snapshot = hello, headers = fault })
@@ -116,7 +117,7 @@ return {
 
   it("skips a tier whose recent latency does not fit the time left (deadline)", function()
     local sim = H.start_sim("--profile gpu-7b")
-    local host = H.open(nil, { url = sim.url })
+    local host = H.open(nil, { cache = false, url = sim.url })
     local first = H.plan(host, { snapshot = hello, budget_ms = 20000 })
     assert.equal("llm", first.source)
     local plan, events = H.plan(host, { snapshot = hello, budget_ms = 40 })
@@ -131,7 +132,7 @@ return {
 return {
   chain = function(ctx) return ctx.no_such_field.boom end,
 }]])
-    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local host = H.open(dir, { cache = false, url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello })
     local fb = fallbacks(events)[1]
     assert.equal("script", fb.reason)
@@ -143,7 +144,7 @@ return {
   it("turns a chain() naming no tier into a script fallback", function()
     local dir = tree_with_policy([[
 return { chain = function() return { "turbo" } end }]])
-    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local host = H.open(dir, { cache = false, url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello })
     assert.matches("turbo", fallbacks(events)[1].error, 1, true)
     assert.equal(1, plans(events))
@@ -158,7 +159,7 @@ return {
   on_failure = function(ctx, reason) if reason == "connect" then return "stop" end end,
   connect_retries = 0,
 }]])
-    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local host = H.open(dir, { cache = false, url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello })
     assert.equal("emergency", plan.source)
     assert.equal("emergency", fallbacks(events)[1].to)
@@ -166,7 +167,7 @@ return {
   end)
 
   it("passes the game's context to chain()", function()
-    local host = H.open(nil, { url = "http://127.0.0.1:9" })
+    local host = H.open(nil, { cache = false, url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello, game = '{"urgency":"high"}' })
     assert.equal("heuristic", plan.source)
     assert.equal(0, #fallbacks(events))     -- urgency high: the default policy starts at heuristic
@@ -191,7 +192,7 @@ return {
   chain = function() return { "simplified", "heuristic", "emergency" } end,
 }]])
     local sim = H.start_sim("--profile instant --parallel 2")
-    local host = H.open(dir, { url = sim.url, watch = true, interval_ms = 20 })
+    local host = H.open(dir, { cache = false, url = sim.url, watch = true, interval_ms = 20 })
     local old = assert(host:submit { snapshot = hello, budget_ms = 20000, headers = { "X-Sim-Fault: slow:150" } })
     H.write(dir .. "/policies/tiers.lua", [[
 return {
@@ -221,7 +222,7 @@ return {
       .. '{"act":"MoveTo","x":6,"y":3},{"act":"Scan","radius":5}]}'
     local rec = H.ollama_record(answer, 9, 1)
     local sim = H.start_sim("--replay " .. rec)
-    local host = H.open(nil, { url = sim.url })
+    local host = H.open(nil, { cache = false, url = sim.url })
     local snap = H.snapshot("hello_companion"):gsub('"throw:smoke": *0', '"throw:smoke":4')
     local plan, events = H.plan(host, { snapshot = snap })
     sim.stop(); os.remove(rec)
@@ -242,7 +243,7 @@ return {
   it("moves on with reason script when the validate() rule itself fails", function()
     local dir = H.scratch_tree()
     H.write(dir .. "/policies/validate.lua", "return { validate = function(step) return step.nope.x end }")
-    local host = H.open(dir, { url = "http://127.0.0.1:9" })
+    local host = H.open(dir, { cache = false, url = "http://127.0.0.1:9" })
     local plan, events = H.plan(host, { snapshot = hello })
     local reasons = {}
     for _, fb in ipairs(fallbacks(events)) do reasons[#reasons + 1] = fb.reason end
@@ -259,7 +260,7 @@ return {
   chain = function() return { "simplified", "heuristic", "emergency" } end,
 }]]):format(extra))
       local sim = H.start_sim("--profile instant")
-      local host = H.open(dir, { url = sim.url })
+      local host = H.open(dir, { cache = false, url = sim.url })
       local plan, events = H.plan(host, { snapshot = hello })
       sim.stop()
       host:close()
@@ -273,7 +274,7 @@ return {
 
   it("retries a connect failure on another endpoint of the group", function()
     local sim = H.start_sim("--profile instant")
-    local host = H.open(nil, { endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url } } })
+    local host = H.open(nil, { cache = false, endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url } } })
     local plan, events = H.plan(host, { snapshot = hello })
     sim.stop()
     local fb = fallbacks(events)
@@ -290,7 +291,7 @@ return {
   chain = function() return { "compact", "heuristic", "emergency" } end,
 }]])
     local sim = H.start_sim("--profile instant")
-    local host = H.open(dir, { endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url, group = "fast" } } })
+    local host = H.open(dir, { cache = false, endpoints = { { url = "http://127.0.0.1:9" }, { url = sim.url, group = "fast" } } })
     local plan, events = H.plan(host, { snapshot = hello })
     sim.stop()
     assert.equal("llm", plan.source)
@@ -308,7 +309,7 @@ return {
 }]])
     local bad = H.start_sim("--profile instant --fault http500")
     local good = H.start_sim("--profile instant")
-    local host = H.open(dir, { endpoints = { { url = bad.url }, { url = good.url } } })
+    local host = H.open(dir, { cache = false, endpoints = { { url = bad.url }, { url = good.url } } })
     local sources = {}
     for i = 1, 6 do sources[i] = H.plan(host, { snapshot = hello }).source end
     bad.stop(); good.stop()
@@ -320,7 +321,7 @@ return {
 
   it("caps the bytes of one response", function()
     local sim = H.start_sim("--profile instant")
-    local host = H.open(nil, { url = sim.url, max_response = 3000 })
+    local host = H.open(nil, { cache = false, url = sim.url, max_response = 3000 })
     local plan, events = H.plan(host, { snapshot = hello, budget_ms = 10000, headers = { "X-Sim-Fault: endless" } })
     sim.stop()
     assert.equal(1, plans(events))
@@ -334,7 +335,7 @@ return {
   end)
 
   it("answers from the heuristic tier quickly when no server is reachable", function()
-    local host = H.open(nil, { url = "http://127.0.0.1:9" })
+    local host = H.open(nil, { cache = false, url = "http://127.0.0.1:9" })
     local plan = H.plan(host, { snapshot = hello })
     assert.equal("heuristic", plan.source)
     assert.is_true(plan.total_ms < 50 * 4, "took " .. plan.total_ms .. " ms")   -- 50 ms target; margin for sanitizers
