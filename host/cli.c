@@ -40,8 +40,11 @@ static int usage(FILE *f)
           "  check [--watch]  render every template against every example snapshot\n"
           "  hash SNAPSHOT.json  the snapshot hash the plan cache keys on, and the canonical\n"
           "                 form it was computed from (policies/cache.lua says what counts)\n"
-          "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F] SNAPSHOT.json\n"
-          "                 plan for a snapshot with a model server, printing events as they happen\n"
+          "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F]\n"
+          "       [--cache-file F] [--no-cache] [--metrics] SNAPSHOT.json\n"
+          "                 plan for a snapshot with a model server, printing events as they happen;\n"
+          "                 --cache-file keeps the plan cache between runs, --metrics prints the\n"
+          "                 Prometheus metrics to stderr at the end\n"
           "  parse [--chunk N] [--template T] [--snapshot S] FILE\n"
           "                 run saved model output through the plan parser in N-byte pieces\n"
           "  sim [--port P] [--profile NAME] ...  the SIMULATED model server (see planhost sim --help)\n"
@@ -77,6 +80,9 @@ int ph_cli_parse_opts(int argc, char **argv, opts *o)
         else if (strcmp(a, "--chunk") == 0) slot = &o->chunk;
         else if (strcmp(a, "--snapshot") == 0) slot = &o->snapshot;
         else if (strcmp(a, "--header") == 0) slot = &o->header;
+        else if (strcmp(a, "--cache-file") == 0) slot = &o->cache_file;
+        else if (strcmp(a, "--metrics") == 0) { o->metrics = 1; continue; }
+        else if (strcmp(a, "--no-cache") == 0) { o->no_cache = 1; continue; }
         else if (strcmp(a, "--pretty") == 0) { o->pretty = 1; continue; }
         else if (strcmp(a, "--body") == 0) { o->body = 1; continue; }
         else if (strcmp(a, "--watch") == 0) { o->watch = 1; continue; }
@@ -108,7 +114,8 @@ void ph_cli_print_error(const ph_error *err)
 
 ph_host *ph_cli_open_host(const opts *o, int watch)
 {
-    ph_host_config cfg = {.root = o->root, .watch = watch, .url = o->url, .api = o->api, .model = o->model};
+    ph_host_config cfg = {.root = o->root, .watch = watch, .url = o->url, .api = o->api, .model = o->model,
+                          .cache_file = o->cache_file, .cache_off = o->no_cache};
     ph_error err;
     ph_host *h = ph_host_open(&cfg, &err);
     if (!h)

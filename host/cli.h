@@ -6,8 +6,8 @@
 
 typedef struct opts {
     const char *root, *tmpl, *api, *model, *url, *file;
-    const char *timeout, *record, *chunk, *snapshot, *header;
-    int body, watch, pretty;
+    const char *timeout, *record, *chunk, *snapshot, *header, *cache_file;
+    int body, watch, pretty, metrics, no_cache;
 } opts;
 
 /* Parses the options every command shares; a non-option argument becomes o->file. Prints

@@ -79,7 +79,10 @@ static void print_pretty(const ph_event *ev)
         const char *steps = strstr(ev->json, "\"steps\":");
         if (strcmp(first, "null") == 0)
             snprintf(first, sizeof first, "-");
-        if (strcmp(b, "llm") == 0)
+        field(ev->json, "cache", d, sizeof d);
+        if (strcmp(b, "cache") == 0 || strcmp(d, "coalesced") == 0)
+            printf("plan %s from the cache (%s; made by the %s tier): %s ms\n", c, d, a, total);
+        else if (strcmp(b, "llm") == 0)
             printf("plan %s from %s (llm)%s: first step %s ms, total %s ms, prompt %s chars / %s tokens, "
                    "completion %s tokens\n", c, a, strcmp(partial, "true") == 0 ? " PARTIAL" : "",
                    first, total, chars, ptok, ctok);
@@ -140,6 +143,11 @@ int ph_cli_plan(opts *o)
         return ph_cli_print_error(&err), 2;
     ph_host *h = ph_cli_open_host(o, 0);
     int rc = h ? run_plan(h, o, text, len) : 1;
+    if (h && o->metrics) {
+        char *m = ph_host_metrics(h, NULL);
+        fputs(m ? m : "planhost: out of memory\n", stderr);
+        free(m);
+    }
     ph_host_close(h);
     free(text);
     return rc;

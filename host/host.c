@@ -16,6 +16,7 @@
 
 #include "cache.h"
 #include "jsonw.h"
+#include "metrics.h"
 #include "request.h"
 #include "tree.h"
 #include "wire.h"
@@ -53,6 +54,7 @@ struct ph_host {
     req_node *requests;           /* pending, and finished ones not yet swept */
     ph_latency *latency;
     ph_cache *cache;              /* shared by every generation: keys carry the script hash */
+    ph_metrics *metrics;
     char *cache_file;
 };
 
@@ -134,6 +136,7 @@ int ph_host_reload(ph_host *h, ph_error *err)
     ph_gen *g = build_generation(h, id, e);
     h->signature = sig;
     h->has_pending = 0;
+    ph_metrics_reload(h->metrics, g != NULL);
     if (!g) {
         queue_reload_event(h, id, e);
         return -1;
@@ -233,7 +236,8 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     h->latency = ph_latency_new();
     ph_cache_config cc = {cfg->cache_entries, cfg->cache_bytes, cfg->cache_ttl_ms > 0 ? (uint64_t)cfg->cache_ttl_ms : 0};
     h->cache = ph_cache_new(&cc);
-    if (!h->latency || !h->cache)
+    h->metrics = ph_metrics_new();
+    if (!h->latency || !h->cache || !h->metrics)
         return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
     h->cache_file = cfg->cache_file ? strdup(cfg->cache_file) : NULL;
     if (setup_endpoints(h, cfg, err) != 0)
@@ -242,7 +246,7 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
     ph_req_env env = {h->http, h->endpoints, h->nendpoints, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
-                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, cfg->cache_off ? NULL : h->cache, NULL,
+                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, cfg->cache_off ? NULL : h->cache, h->metrics,
                       flight_done, queue_event, request_finished, h};
     h->env = env;
     h->next_request = 1;
@@ -254,6 +258,7 @@ static void free_network(ph_host *h)
     ph_http_free(h->http);
     ph_latency_free(h->latency);
     ph_cache_free(h->cache);
+    ph_metrics_free(h->metrics);
     free(h->cache_file);
     for (int i = 0; i < h->nendpoints; i++) {
         free(h->endpoints[i].url);
@@ -365,7 +370,10 @@ unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err
         free(n);
         return 0;
     }
+    if (ph_req_ended(n->req))
+        n->finished = 1;          /* it ended while starting (a cache hit, a heuristic chain) */
     h->next_request++;
+    ph_metrics_submitted(h->metrics);
     return id;
 }
 
@@ -525,6 +533,25 @@ void ph_prompt_free(ph_prompt *p)
     free(p->system);
     free(p->user);
     memset(p, 0, sizeof *p);
+}
+
+char *ph_host_metrics(ph_host *h, size_t *len)
+{
+    const char *urls[PH_MAX_ENDPOINTS], *states[PH_MAX_ENDPOINTS];
+    for (int i = 0; i < h->nendpoints; i++) {
+        urls[i] = h->endpoints[i].url;
+        states[i] = ph_circuit_name(h->endpoints[i].circuit.state);
+    }
+    ph_cache_stats cs;
+    ph_cache_stats_get(h->cache, &cs);
+    ph_metrics_gauges g = {h->env.cache ? &cs : NULL, ph_host_pending(h), ph_gen_id(h->gen), h->nendpoints, urls,
+                           states};
+    ph_buf b;
+    ph_buf_init(&b, 64u << 20);
+    ph_metrics_render(h->metrics, &g, &b);
+    if (len)
+        *len = b.len;
+    return b.failed && !b.len ? (ph_buf_free(&b), NULL) : ph_buf_take(&b);
 }
 
 unsigned ph_host_generation(const ph_host *h) { return ph_gen_id(h->gen); }

@@ -21,6 +21,7 @@ int ph_lua_json_open(lua_State *L);     /* lua_json.c: the tokenizer's test-faci
 int ph_lua_framing_open(lua_State *L);  /* lua_framing.c: the stream decoder's */
 int ph_lua_cache_open(lua_State *L);    /* lua_cache.c: the plan cache's */
 int ph_lua_snaphash_open(lua_State *L); /* lua_snaphash.c: the snapshot hash's */
+int ph_lua_metrics_open(lua_State *L);  /* lua_metrics.c: the metrics unit's */
 int ph_lua_validate_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
                          const char *steps_json, size_t steps_len, const char *snapshot_json,
                          size_t snapshot_len, int limits_idx);   /* lua_validate.c */
@@ -518,6 +519,18 @@ static int l_clock(lua_State *L)
     return 1;
 }
 
+/* host:metrics() -> the Prometheus text (host/metrics.h lists the families) */
+static int l_metrics(lua_State *L)
+{
+    size_t len;
+    char *text = ph_host_metrics(check_host(L), &len);
+    if (!text)
+        return luaL_error(L, "host:metrics: out of memory");
+    lua_pushlstring(L, text, len);
+    free(text);
+    return 1;
+}
+
 /* host:cache_save() -> true | nil, msg, code, where */
 static int l_cache_save(lua_State *L)
 {
@@ -532,7 +545,7 @@ static const luaL_Reg host_methods[] = {
     {"render", l_render}, {"templates", l_templates}, {"tools", l_tools}, {"check", l_check},
     {"poll", l_poll}, {"reload", l_reload}, {"generation", l_generation}, {"exec", l_exec},
     {"memory", l_memory}, {"parse", l_parse}, {"validate", l_validate}, {"submit", l_submit}, {"cancel", l_cancel},
-    {"pending", l_pending}, {"cache_save", l_cache_save}, {"close", l_close}, {NULL, NULL},
+    {"pending", l_pending}, {"cache_save", l_cache_save}, {"metrics", l_metrics}, {"close", l_close}, {NULL, NULL},
 };
 
 static const luaL_Reg host_meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
@@ -556,5 +569,7 @@ int luaopen_planhost(lua_State *L)
     lua_setfield(L, -2, "cache");
     ph_lua_snaphash_open(L);
     lua_setfield(L, -2, "snaphash");
+    ph_lua_metrics_open(L);
+    lua_setfield(L, -2, "metrics");
     return 1;
 }

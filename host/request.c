@@ -21,6 +21,7 @@
 #include "jsonstream.h"
 #include "jsonw.h"
 #include "latency.h"
+#include "metrics.h"
 #include "request_internal.h"
 #include "selfcheck.h"
 #include "validate.h"
@@ -94,6 +95,8 @@ static void queue_fallback(ph_req *r, const char *from, const char *to, const ch
     ph_buf_adds(&b, ",\"error\":");
     ph_jsonw_cstr(&b, error && *error ? error : reason);
     queue(r, PH_EVENT_FALLBACK, &b);
+    if (r->env.metrics)
+        ph_metrics_fallback(r->env.metrics, from, reason);
 }
 
 static void add_timing(ph_req *r, ph_buf *b)
@@ -124,6 +127,12 @@ void ph_req_end_plan(ph_req *r, const char *source)
     ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
     add_timing(r, &b);
     queue(r, PH_EVENT_PLAN, &b);
+    if (r->env.metrics) {
+        attempt *a = &r->a;
+        ph_metrics_plan(r->env.metrics, a->tier->name, source, r->cache_state ? r->cache_state : "off", NULL,
+                        a->nsteps ? a->first_step_ms : NAN,
+                        (a->closed_ms > 0 ? a->closed_ms : ph_req_now()) - r->start_ms, a->prompt_chars);
+    }
     ph_req_cache_store(r, source);
     r->ended = 1;
     ph_req_cache_release(r, source);
@@ -425,8 +434,6 @@ void ph_req_llm_done(ph_req *r)
 
 /* ---- starting and ending ------------------------------------------------------------- */
 
-static void find_agent(const char *text, size_t len, char *out, size_t size);
-
 /* The chain: --template (that template's tier, then heuristic, emergency) or chain(ctx). */
 static void pick_chain(ph_req *r, const char *tmpl)
 {
@@ -455,9 +462,40 @@ static void pick_chain(ph_req *r, const char *tmpl)
         r->chain[r->nchain++] = emer;
 }
 
-static int check_json(const char *text, size_t len, ph_error *err)
+/* ---- the snapshot's agent id --------------------------------------------------------- */
+
+typedef struct agent_scan {
+    char *out;
+    size_t size;
+    int next_is_agent, found;
+} agent_scan;
+
+static int scan_agent(void *ctx, const ph_json_token *t)
 {
-    ph_json *j = ph_json_new(NULL, NULL, NULL);
+    agent_scan *a = ctx;
+    if (t->depth != 1 || a->found)
+        return 0;                  /* the whole text is still checked: never stop early */
+    if (t->kind == PH_JSON_KEY) {
+        a->next_is_agent = t->len == 5 && memcmp(t->text, "agent", 5) == 0;
+        return 0;
+    }
+    if (a->next_is_agent && (t->kind == PH_JSON_STRING || t->kind == PH_JSON_NUMBER)) {
+        snprintf(a->out, a->size, "%.*s", (int)t->len, t->text);
+        a->found = 1;
+        return 0;
+    }
+    a->next_is_agent = 0;
+    return 0;
+}
+
+/* Checks that `text` is one JSON value; when `agent` is not NULL also copies its top-level
+ * "agent" member there ("agent" when absent) in the same pass. */
+static int check_json(const char *text, size_t len, char *agent, size_t agent_size, ph_error *err)
+{
+    agent_scan a = {agent, agent_size, 0, 0};
+    if (agent)
+        snprintf(agent, agent_size, "agent");
+    ph_json *j = ph_json_new(NULL, agent ? scan_agent : NULL, &a);
     if (!j)
         return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
     ph_json_status st = ph_json_feed(j, text, len, NULL);
@@ -484,15 +522,15 @@ static int copy_inputs(ph_req *r, const ph_request_opts *o, ph_error *err)
         r->headers[i] = strdup(o->headers[i]);
     if (o->agent)
         snprintf(r->agent, sizeof r->agent, "%s", o->agent);
-    else
-        find_agent(o->snapshot, o->len, r->agent, sizeof r->agent);
     return 0;
 }
 
 ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const ph_request_opts *o,
                      ph_error *err)
 {
-    if (check_json(o->snapshot, o->len, err) != 0 || (o->game && check_json(o->game, strlen(o->game), err) != 0))
+    char agent[128];
+    if (check_json(o->snapshot, o->len, o->agent ? NULL : agent, sizeof agent, err) != 0 ||
+        (o->game && check_json(o->game, strlen(o->game), NULL, 0, err) != 0))
         return NULL;
     if (o->template && !ph_gen_find_template(g, o->template))
         return ph_error_set(err, PH_ERR_NOTFOUND, "unknown template '%s'", o->template), NULL;
@@ -505,6 +543,8 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
     r->id = id;
     r->start_ms = ph_req_now();
     r->budget_ms = o->budget_ms > 0 ? o->budget_ms : ph_gen_policy(g)->budget_ms;
+    if (!o->agent)
+        snprintf(r->agent, sizeof r->agent, "%s", agent);
     ph_buf_init(&r->a.plan, 1u << 20);
     ph_buf_init(&r->a.kept, 1u << 20);
     ph_buf_init(&r->a.drops, 1u << 20);
@@ -549,6 +589,7 @@ void ph_req_cancel(ph_req *r)
 }
 
 unsigned long ph_req_id(const ph_req *r) { return r->id; }
+int ph_req_ended(const ph_req *r) { return r->ended; }
 
 void ph_req_free(ph_req *r)
 {
@@ -568,41 +609,4 @@ void ph_req_free(ph_req *r)
     free(r->record_path);
     ph_gen_release(r->gen);
     free(r);
-}
-
-/* ---- the snapshot's agent id --------------------------------------------------------- */
-
-typedef struct agent_scan {
-    char *out;
-    size_t size;
-    int next_is_agent;
-} agent_scan;
-
-static int scan_agent(void *ctx, const ph_json_token *t)
-{
-    agent_scan *a = ctx;
-    if (t->depth != 1)
-        return 0;
-    if (t->kind == PH_JSON_KEY) {
-        a->next_is_agent = t->len == 5 && memcmp(t->text, "agent", 5) == 0;
-        return 0;
-    }
-    if (a->next_is_agent && (t->kind == PH_JSON_STRING || t->kind == PH_JSON_NUMBER)) {
-        snprintf(a->out, a->size, "%.*s", (int)t->len, t->text);
-        return 1;
-    }
-    a->next_is_agent = 0;
-    return 0;
-}
-
-/* Copies the snapshot's top-level "agent" into `out` ("agent" when absent). */
-static void find_agent(const char *text, size_t len, char *out, size_t size)
-{
-    snprintf(out, size, "agent");
-    agent_scan a = {out, size, 0};
-    ph_json *j = ph_json_new(NULL, scan_agent, &a);
-    if (j) {
-        ph_json_feed(j, text, len, NULL);
-        ph_json_free(j);
-    }
 }

@@ -73,6 +73,7 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
 void ph_req_cancel(ph_req *r);
 
 unsigned long ph_req_id(const ph_req *r);
+int ph_req_ended(const ph_req *r);      /* its plan event is queued (or it was cancelled) */
 
 /* Coalescing (request_cache.c). A waiting request sends nothing until its leader's flight
  * ends: take_shared gives it the leader's plan (validated against its own snapshot; NULL or

@@ -164,7 +164,7 @@ static ph_gen *gen_new(ph_tree *tree, unsigned id, ph_error *err)
     memset(tree, 0, sizeof *tree);
     g->limits.instructions = PH_DEFAULT_INSTRUCTIONS;
     g->limits.memory = PH_DEFAULT_MEMORY;
-    g->base_ref = g->tools_ref = g->policies_ref = LUA_NOREF;
+    g->base_ref = g->tools_ref = g->policies_ref = g->snap_ref = LUA_NOREF;
     g->L = lua_newstate(gen_alloc, g);
     if (!g->L) {
         ph_error_set(err, PH_ERR_MEMORY, "cannot create a Lua state");
@@ -201,6 +201,7 @@ void ph_gen_release(ph_gen *g)
 {
     if (!g || --g->refs > 0)
         return;
+    free(g->snap_text);            /* its registry ref goes with the state */
     lua_close(g->L);
     ph_json_free(g->json);
     ph_tier_policy_free(g);

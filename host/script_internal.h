@@ -29,6 +29,9 @@ struct ph_gen {
     struct ph_json *json;    /* tokenizer handle for snapshot decoding (script_json.c) */
     ph_policy policy;        /* policies/tiers.lua compiled (script_policy.c) */
     ph_cache_policy cache;   /* policies/cache.lua compiled (script_cache.c) */
+    int snap_ref;            /* the last snapshot decoded by ph_sb_push_snapshot, frozen */
+    char *snap_text;         /* ... the text it was decoded from (a copy) */
+    size_t snap_len;
 };
 
 /* The generation that owns `L`. */
@@ -76,6 +79,12 @@ int ph_sb_json_encode(lua_State *L); /* host.json_encode; contract in script_jso
  * memory error, so it runs inside ph_sb_call. */
 int ph_sb_push_json(lua_State *L, struct ph_json **handle, const char *text, size_t len,
                     char *msg, size_t msgsize);
+
+/* Pushes a read-only view of snapshot `text` decoded, shared by consecutive calls with the
+ * same text (a request's chain() and its validate hook per step decode it once). The one
+ * entry is replaced when the text differs. Same errors as ph_sb_push_json. */
+int ph_sb_push_snapshot(lua_State *L, ph_gen *g, const char *text, size_t len, char *msg, size_t msgsize);
+void ph_sb_snapshot_free(ph_gen *g);
 
 /* Runs every policies/NAME.lua (each must return a table), keeps them by base name, and applies
  * policies/sandbox.lua's budgets. Returns 0, or -1 with `err` filled. */

@@ -108,3 +108,35 @@ int ph_sb_push_json(lua_State *L, ph_json **handle, const char *text, size_t len
     }
     return 0;
 }
+
+int ph_sb_push_snapshot(lua_State *L, ph_gen *g, const char *text, size_t len, char *msg, size_t msgsize)
+{
+    if (g->snap_text && g->snap_len == len && memcmp(g->snap_text, text, len) == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, g->snap_ref);
+        return 0;
+    }
+    if (ph_sb_push_json(L, &g->json, text, len, msg, msgsize) != 0)
+        return -1;
+    ph_sb_freeze(L, -1);
+    lua_remove(L, -2);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return 0;                  /* served, just not kept */
+    memcpy(copy, text, len);
+    ph_sb_snapshot_free(g);
+    g->snap_text = copy;
+    g->snap_len = len;
+    lua_pushvalue(L, -1);
+    g->snap_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+void ph_sb_snapshot_free(ph_gen *g)
+{
+    if (g->snap_text && g->L)
+        luaL_unref(g->L, LUA_REGISTRYINDEX, g->snap_ref);
+    free(g->snap_text);
+    g->snap_text = NULL;
+    g->snap_ref = LUA_NOREF;
+    g->snap_len = 0;
+}

@@ -353,7 +353,7 @@ static void push_ctx(lua_State *L, ph_gen *g, call_args *a)
 {
     const ph_chain_ctx *c = a->ctx;
     lua_createtable(L, 0, 5);
-    if (ph_sb_push_json(L, &g->json, c->snapshot, c->snapshot_len, a->json_error, sizeof a->json_error) != 0)
+    if (ph_sb_push_snapshot(L, g, c->snapshot, c->snapshot_len, a->json_error, sizeof a->json_error) != 0)
         luaL_error(L, "snapshot: %s", a->json_error);
     lua_setfield(L, -2, "snapshot");
     if (c->game && ph_sb_push_json(L, &g->json, c->game, strlen(c->game), a->json_error, sizeof a->json_error) != 0)
@@ -544,7 +544,7 @@ static int hook_trampoline(lua_State *L)
     hook_args *a = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, g->policy.validate_ref);
     if (ph_sb_push_json(L, &g->json, a->step, a->step_len, a->json_error, sizeof a->json_error) != 0 ||
-        ph_sb_push_json(L, &g->json, a->snapshot, a->snapshot_len, a->json_error, sizeof a->json_error) != 0)
+        ph_sb_push_snapshot(L, g, a->snapshot, a->snapshot_len, a->json_error, sizeof a->json_error) != 0)
         luaL_error(L, "%s", a->json_error);
     lua_call(L, 2, 2);
     if (lua_type(L, -2) != LUA_TBOOLEAN)

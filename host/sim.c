@@ -158,6 +158,7 @@ static enum MHD_Result route(sim_conn *c, const char *url, const char *method)
         return sim_reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "planhost sim answers GET and POST", NULL);
     if (c->too_large)
         return sim_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
+    c->n = atomic_fetch_add(&c->srv->arrivals, 1) + 1;   /* GET /sim/stats reports it */
     if (c->srv->replaying)
         return sim_replay_serve(c, url);
     if (api < 0) {
@@ -166,7 +167,6 @@ static enum MHD_Result route(sim_conn *c, const char *url, const char *method)
                  "/api/generate, /v1/chat/completions, /completion)", url);
         return sim_reply_error(c, MHD_HTTP_NOT_FOUND, msg, NULL);
     }
-    c->n = atomic_fetch_add(&c->srv->arrivals, 1) + 1;
     return sim_generate(c, (sim_api)api);
 }
 

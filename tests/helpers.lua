@@ -107,6 +107,13 @@ function H.start_sim(args)
     H.sh("sleep 0.02")
   end
   assert(sim.url, "the simulator did not start: " .. H.read(log))
+  -- Generation requests the simulator has seen (GET /sim/stats).
+  function sim.requests()
+    local p = io.popen("curl -s " .. sim.url .. "/sim/stats")
+    local body = p:read("a")
+    p:close()
+    return assert(cjson.decode(body).requests, body)
+  end
   function sim.stop()
     H.sh("kill " .. sim.pid .. " 2>/dev/null")
     os.remove(log)
@@ -174,6 +181,29 @@ function H.plan(host, opts, seconds)
     end
   end
   error("no plan event within " .. (seconds or 20) .. " s")
+end
+
+-- Polls until every request in `ids` has its plan event; returns plans[id] and
+-- events[id] (every event of that request, in order).
+function H.collect(host, ids, seconds)
+  local plans, events, left = {}, {}, #ids
+  for _, id in ipairs(ids) do events[id] = {} end
+  local deadline = planhost.clock() + (seconds or 20) * 1000
+  while left > 0 and planhost.clock() < deadline do
+    for _, ev in ipairs(host:poll(50)) do
+      local list = events[ev.request]
+      if list then
+        list[#list + 1] = ev
+        if ev.event == "plan" then
+          assert(not plans[ev.request], "two plan events for request " .. ev.request)
+          plans[ev.request] = ev
+          left = left - 1
+        end
+      end
+    end
+  end
+  assert(left == 0, left .. " requests had no plan event within " .. (seconds or 20) .. " s")
+  return plans, events
 end
 
 return H
