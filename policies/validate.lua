@@ -5,7 +5,8 @@
 -- least two waypoints, no move onto an obstacle) and against the limits below. A step that
 -- fails is dropped with its reason; a plan left with no step moves to the next tier
 -- (reason "invalid"). validate(step, snapshot) adds the game's own rules: return true to
--- keep the step, or false and a reason to drop it. It runs once per step, so keep it cheap.
+-- keep the step, or false and a reason to drop it. It runs once per step, so keep it cheap;
+-- `snapshot` is read-only (one decoded copy is shared by a request's checks).
 
 return {
   bounds = { min_x = -1000, min_y = -1000, max_x = 1000, max_y = 1000 },

@@ -55,6 +55,13 @@ fi
     $out/cache_bench
   fi
   echo
+  echo "## Plan cache on the scenario streams (examples/scenarios): hit ratio per key, cost of a hit"
+  echo
+  if cc $CFLAGS tests/bench/scenario_bench.c build/libplanhost.a \
+      $(pkg-config --libs lua5.4) -lcurl -lxxhash -lm -ldl -o $out/scenario_bench; then
+    $out/scenario_bench "$(pwd)"
+  fi
+  echo
   echo "## What most clients do: re-parse the accumulated text with cjson after every piece"
   echo
   lua5.4 tests/bench/reparse_cjson.lua tests/fixtures/plans
