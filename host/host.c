@@ -51,7 +51,9 @@ struct ph_host {
     char *keep_alive;
     int budget_ms;
     unsigned long next_request;
-    req_node *requests;           /* pending, and finished ones not yet swept */
+    req_node *requests;           /* pending, and finished ones not yet swept; oldest first */
+    req_node *last;               /* the newest, where submit appends */
+    unsigned long slots_freed;    /* endpoint transfers ended, as of the last tick */
     ph_latency *latency;
     ph_cache *cache;              /* shared by every generation: keys carry the script hash */
     ph_metrics *metrics;
@@ -159,6 +161,7 @@ static void request_finished(void *host, ph_req *r)
 static void sweep_requests(ph_host *h)
 {
     req_node **p = &h->requests;
+    h->last = NULL;
     while (*p) {
         req_node *n = *p;
         if (n->finished) {
@@ -166,6 +169,7 @@ static void sweep_requests(ph_host *h)
             ph_req_free(n->req);
             free(n);
         } else {
+            h->last = n;
             p = &n->next;
         }
     }
@@ -210,6 +214,7 @@ static int add_endpoint(ph_host *h, const ph_endpoint_config *c, const ph_host_c
     e->api = api;
     e->model = strdup(c->model ? c->model : dflt->model ? dflt->model : PH_DEFAULT_MODEL);
     e->group = strdup(c->group ? c->group : "default");
+    e->max_in_flight = c->max_in_flight > 0 ? c->max_in_flight : dflt->max_in_flight > 0 ? dflt->max_in_flight : 0;
     ph_circuit_init(&e->circuit);
     return 0;
 }
@@ -219,7 +224,7 @@ static int setup_endpoints(ph_host *h, const ph_host_config *cfg, ph_error *err)
     if (cfg->nendpoints > PH_MAX_ENDPOINTS)
         return ph_error_set(err, PH_ERR_ARG, "at most %d endpoints", PH_MAX_ENDPOINTS);
     if (cfg->nendpoints <= 0) {
-        ph_endpoint_config one = {cfg->url, cfg->api, cfg->model, NULL};
+        ph_endpoint_config one = {cfg->url, cfg->api, cfg->model, NULL, 0};
         return add_endpoint(h, &one, cfg, err);
     }
     for (int i = 0; i < cfg->nendpoints; i++)
@@ -362,11 +367,19 @@ unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err
     if (!n)
         return ph_error_set(err, PH_ERR_MEMORY, "out of memory"), 0;
     unsigned long id = h->next_request;
-    n->next = h->requests;        /* linked first: a request may finish while it starts */
-    h->requests = n;
+    req_node *prev = h->last;     /* linked first: a request may finish while it starts */
+    if (prev)
+        prev->next = n;
+    else
+        h->requests = n;
+    h->last = n;
     n->req = ph_req_start(&h->env, h->gen, id, &opts, err);
     if (!n->req) {
-        h->requests = n->next;
+        if (prev)
+            prev->next = NULL;
+        else
+            h->requests = NULL;
+        h->last = prev;
         free(n);
         return 0;
     }
@@ -430,11 +443,16 @@ static void sleep_ms(double ms)
  * (monotonic ms, INFINITY for none). */
 static double tick_waiting(ph_host *h, double t)
 {
+    unsigned long freed = 0;
+    for (int i = 0; i < h->nendpoints; i++)
+        freed += h->endpoints[i].freed;
+    int moved = freed != h->slots_freed;
+    h->slots_freed = freed;
     double next = INFINITY;
     for (req_node *n = h->requests; n; n = n->next) {
         if (n->finished || !ph_req_waiting(n->req))
             continue;
-        ph_req_tick(n->req, t);
+        ph_req_tick(n->req, t, moved);
         double w = ph_req_wake_ms(n->req);
         if (w < next)
             next = w;

@@ -52,7 +52,7 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "cache", "cache_entries",
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "max_in_flight", "cache", "cache_entries",
     "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
@@ -70,7 +70,7 @@ static void check_keys(lua_State *L, int idx, const char *const *known, const ch
     }
 }
 
-static const char *const ENDPOINT_KEYS[] = {"url", "api", "model", "group", NULL};
+static const char *const ENDPOINT_KEYS[] = {"url", "api", "model", "group", "max_in_flight", NULL};
 
 /* endpoints = { {url =, api =, model =, group =}, ... }; strings stay on the stack. */
 static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
@@ -91,6 +91,8 @@ static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
         eps[i].model = luaL_optstring(L, -1, NULL);
         lua_getfield(L, e, "group");
         eps[i].group = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, e, "max_in_flight");
+        eps[i].max_in_flight = (int)luaL_optinteger(L, -1, 0);
     }
     return n;
 }
@@ -128,6 +130,8 @@ static int l_open(lua_State *L)
         cfg.keep_alive = luaL_optstring(L, -1, NULL);
         lua_getfield(L, 1, "max_response");
         cfg.max_response = (size_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "max_in_flight");
+        cfg.max_in_flight = (int)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "cache");
         cfg.cache_off = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
         lua_getfield(L, 1, "cache_entries");

@@ -26,6 +26,10 @@ typedef struct ph_endpoint_config {
     const char *api;        /* as in ph_host_config; NULL: "ollama" */
     const char *model;      /* NULL: the host's model */
     const char *group;      /* NULL: "default" */
+    int max_in_flight;      /* transfers at once; set it to the server's parallel slots. A
+                               request finding every endpoint of its group full waits (without
+                               blocking the caller) for a free one. 0: the host's
+                               max_in_flight */
 } ph_endpoint_config;
 
 typedef struct ph_host_config {
@@ -44,6 +48,7 @@ typedef struct ph_host_config {
     size_t max_response;    /* bytes of one response [4 MiB] */
     const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
     int nendpoints;         /* at most PH_MAX_ENDPOINTS */
+    int max_in_flight;      /* per endpoint when the endpoint does not say [0: no cap] */
     /* The plan cache (policies/cache.lua says what counts and what is kept; without that
      * file the cache is off). */
     int cache_off;          /* nonzero: no plan cache, whatever policies/cache.lua says */

@@ -27,6 +27,7 @@
 #include "validate.h"
 
 #define EVENT_CAP (1u << 20)
+#define PH_SLOT_MARGIN_MS 25       /* a request waiting for a slot leaves this much budget */
 
 double ph_req_now(void)
 {
@@ -316,12 +317,13 @@ static void run_heuristic(ph_req *r)
 }
 
 /* The tier's group's endpoint with the fewest outstanding requests whose circuit lets a
- * request through, preferring ones this tier has not tried yet. Fills the skip reason and
- * returns 0 when there is none. */
+ * request through and that has a free slot (max_in_flight), preferring ones this tier has
+ * not tried yet. Returns 1 with r->a.ep set; 0 with the skip reason filled when there is
+ * none; -1 when some endpoint would take it but every such one is full (wait for a slot). */
 static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *cp)
 {
     const char *group = t->endpoint ? t->endpoint : "default";
-    int in_group = 0;
+    int in_group = 0, full = 0;
     for (int pass = 0; pass < 2; pass++) {      /* untried first, then any */
         for (;;) {
             ph_endpoint *best = NULL;
@@ -332,6 +334,10 @@ static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *c
                 in_group = 1;
                 if ((pass == 0 && (r->tried & (1u << i))) || (r->skip & (1u << i)))
                     continue;
+                if (e->max_in_flight > 0 && e->outstanding >= e->max_in_flight) {
+                    full |= e->circuit.state != PH_CIRCUIT_OPEN;
+                    continue;
+                }
                 if (!best || e->outstanding < best->outstanding)
                     best = e;
             }
@@ -348,6 +354,8 @@ static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *c
         }
     }
     r->skip = 0;
+    if (full)
+        return -1;
     char msg[160];
     snprintf(msg, sizeof msg, in_group ? "every endpoint of group '%s' has its circuit open"
                                        : "no endpoint in group '%s'", group);
@@ -355,7 +363,7 @@ static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *c
     return 0;
 }
 
-/* May the LLM tier run now? Fills the skip reason when not. */
+/* May the LLM tier run now? 1 yes, 0 no (the skip reason is filled), -1 wait for a slot. */
 static int llm_allowed(ph_req *r, const ph_tier *t)
 {
     const ph_policy *p = ph_gen_policy(r->gen);
@@ -389,7 +397,13 @@ static void run_tier(ph_req *r)
         break;
     }
     r->a.tmpl = ph_gen_template(r->gen, r->a.tier->tmpl);
-    if (!llm_allowed(r, r->a.tier)) {
+    int allowed = llm_allowed(r, r->a.tier);
+    if (allowed < 0) {             /* every endpoint is at max_in_flight: wait for a slot */
+        r->slot_wait = 1;
+        r->wait_until_ms = r->start_ms + (double)r->budget_ms - PH_SLOT_MARGIN_MS;
+        return;
+    }
+    if (!allowed) {
         next_tier(r);
         return;
     }
@@ -565,6 +579,21 @@ void ph_req_run_chain(ph_req *r)
     run_tier(r);
 }
 
+/* A request waiting for a slot: try again now; past its wait, on to the next tier. */
+void ph_req_retry_slot(ph_req *r, double now_ms)
+{
+    r->slot_wait = 0;
+    if (now_ms >= r->wait_until_ms) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "no free slot (max_in_flight) on the endpoints of tier %s within the budget",
+                 r->a.tier->name);
+        ph_req_fail(r, "deadline", msg);
+        next_tier(r);
+        return;
+    }
+    run_tier(r);
+}
+
 void ph_req_give_up_waiting(ph_req *r)
 {
     int k = 0;
@@ -584,6 +613,7 @@ void ph_req_cancel(ph_req *r)
     r->cancelled = 1;
     r->ended = 1;
     r->waiting = 0;
+    r->slot_wait = 0;
     ph_req_attempt_reset(r);
     ph_req_cache_release(r, NULL);
 }

@@ -39,6 +39,8 @@ typedef struct ph_endpoint {
     char *group;
     ph_circuit circuit;         /* kept across requests */
     int outstanding;            /* transfers running now */
+    int max_in_flight;          /* 0: no cap */
+    unsigned long freed;        /* transfers ended so far (slot waiters retry when it moves) */
 } ph_endpoint;
 
 /* What a request needs from its host: where to send, how to queue events. */
@@ -75,15 +77,18 @@ void ph_req_cancel(ph_req *r);
 unsigned long ph_req_id(const ph_req *r);
 int ph_req_ended(const ph_req *r);      /* its plan event is queued (or it was cancelled) */
 
+/* A request may wait without a transfer: for an identical request's answer (coalescing) or
+ * for a free slot on its endpoint group (max_in_flight). */
 /* Coalescing (request_cache.c). A waiting request sends nothing until its leader's flight
  * ends: take_shared gives it the leader's plan (validated against its own snapshot; NULL or
  * a plan that fails there: it runs its own chain). waiting: it waits now. wake_ms: when it
  * will give up waiting (monotonic ms; INFINITY when not waiting); tick: call at or after
- * that time, and it goes to its first tier that needs no server. */
+ * that time, and it goes to its first tier that needs no server; call it too when a slot
+ * may have freed (slots_freed nonzero), and a slot waiter tries its tier again. */
 void ph_req_take_shared(ph_req *r, const ph_req_shared *s);
 int ph_req_waiting(const ph_req *r);
 double ph_req_wake_ms(const ph_req *r);
-void ph_req_tick(ph_req *r, double now_ms);
+void ph_req_tick(ph_req *r, double now_ms, int slots_freed);
 
 /* The checks every step gets, whichever tier wrote it: the validator (registry, tools
  * `tools[0..n)` or all when NULL, the snapshot `view`, the policy's limits), then the

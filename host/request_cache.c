@@ -278,13 +278,19 @@ void ph_req_take_shared(ph_req *r, const ph_req_shared *s)
     ph_req_run_chain(r);
 }
 
-int ph_req_waiting(const ph_req *r) { return r->waiting && !r->ended; }
+int ph_req_waiting(const ph_req *r) { return (r->waiting || r->slot_wait) && !r->ended; }
 
 double ph_req_wake_ms(const ph_req *r) { return ph_req_waiting(r) ? r->wait_until_ms : INFINITY; }
 
-void ph_req_tick(ph_req *r, double now_ms)
+void ph_req_tick(ph_req *r, double now_ms, int slots_freed)
 {
-    if (!ph_req_waiting(r) || now_ms < r->wait_until_ms)
+    if (!ph_req_waiting(r))
+        return;
+    if (r->slot_wait && (slots_freed || now_ms >= r->wait_until_ms)) {
+        ph_req_retry_slot(r, now_ms);
+        return;
+    }
+    if (r->slot_wait || now_ms < r->wait_until_ms)
         return;
     r->waiting = 0;
     ph_req_give_up_waiting(r);

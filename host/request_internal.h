@@ -62,6 +62,7 @@ struct ph_req {
     int leads;                 /* leads the flight of `key`: must release it when it ends */
     int waiting;               /* waits for another request's flight of `key` */
     double wait_until_ms;      /* ... until then (monotonic ms), then gives up */
+    int slot_wait;             /* waits for a free slot (max_in_flight) on its tier's group */
 };
 
 double ph_req_now(void);
@@ -80,6 +81,8 @@ void ph_req_llm_done(ph_req *r);
 void ph_req_end_plan(ph_req *r, const char *source);
 /* request.c: runs the chain from its first tier. */
 void ph_req_run_chain(ph_req *r);
+/* request.c: a slot waiter tries its tier again (or, past its wait, the next tier). */
+void ph_req_retry_slot(ph_req *r, double now_ms);
 /* request.c: a waiter out of time: fallback to its chain's first tier that needs no server. */
 void ph_req_give_up_waiting(ph_req *r);
 

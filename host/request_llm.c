@@ -156,6 +156,7 @@ static void on_http_done(void *ud, const ph_http_result *res)
     attempt *a = &r->a;
     a->xfer = 0;
     a->ep->outstanding--;
+    a->ep->freed++;
     record_finish(r, res);
     if (a->abandoned || r->cancelled || r->ended)
         return;
