@@ -17,7 +17,7 @@ CLI_LIBS := -lmicrohttpd
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl script_json script_jsonenc script_policy script_cache wire http request request_llm request_cache circuit latency schema \
+LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl script_json script_jsonenc script_policy script_cache script_batch wire http request request_llm request_cache request_batch circuit latency schema \
             selfcheck host jsonstream jsonstream_scan lua_json planparse planparse_step planparse_write lua_planparse framing lua_framing snapview validate lua_validate cache cache_file lua_cache snaphash snaphash_rules lua_snaphash metrics lua_metrics \
             $(patsubst host/%.c,%,$(wildcard host/record.c)) lua_planhost
 # the command: its own front end, the Lua interpreter mode, and the simulator (host/sim*.c)
@@ -30,7 +30,7 @@ HEADERS  := $(wildcard host/*.h)
 
 .PHONY: all asan deps test run check bench clean help
 
-all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so
+all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so $(OUT)/game_loop
 
 $(OUT)/%.o: host/%.c $(HEADERS) | $(OUT)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -49,6 +49,10 @@ $(OUT)/planhost: $(CLI_OBJ) $(OUT)/libplanhost.a
 # The module takes Lua's symbols from the interpreter that loads it: no -llua here.
 $(OUT)/planhost.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared -o $@ $(LIB_OBJ) $(LIBS) $(LDFLAGS)
+
+# The embedding example (examples/embed/): the public API and the static library, nothing else.
+$(OUT)/game_loop: examples/embed/game_loop.c $(OUT)/libplanhost.a host/planhost.h host/error.h
+	$(CC) $(CFLAGS) -Ihost -o $@ examples/embed/game_loop.c $(OUT)/libplanhost.a $(LUA_LIB) $(LIBS) $(LDFLAGS)
 
 asan:
 	@$(MAKE) --no-print-directory OUT=build/asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all

@@ -57,6 +57,7 @@ struct ph_host {
     ph_latency *latency;
     ph_cache *cache;              /* shared by every generation: keys carry the script hash */
     ph_metrics *metrics;
+    ph_batcher *batcher;
     char *cache_file;
 };
 
@@ -242,7 +243,8 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     ph_cache_config cc = {cfg->cache_entries, cfg->cache_bytes, cfg->cache_ttl_ms > 0 ? (uint64_t)cfg->cache_ttl_ms : 0};
     h->cache = ph_cache_new(&cc);
     h->metrics = ph_metrics_new();
-    if (!h->latency || !h->cache || !h->metrics)
+    h->batcher = ph_batcher_new();
+    if (!h->latency || !h->cache || !h->metrics || !h->batcher)
         return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
     h->cache_file = cfg->cache_file ? strdup(cfg->cache_file) : NULL;
     if (setup_endpoints(h, cfg, err) != 0)
@@ -251,7 +253,7 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
     ph_req_env env = {h->http, h->endpoints, h->nendpoints, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
-                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, cfg->cache_off ? NULL : h->cache, h->metrics,
+                      cfg->first_byte_timeout_ms, cfg->max_response, h->latency, cfg->cache_off ? NULL : h->cache, h->metrics, h->batcher,
                       flight_done, queue_event, request_finished, h};
     h->env = env;
     h->next_request = 1;
@@ -264,6 +266,7 @@ static void free_network(ph_host *h)
     ph_latency_free(h->latency);
     ph_cache_free(h->cache);
     ph_metrics_free(h->metrics);
+    ph_batcher_free(h->batcher);
     free(h->cache_file);
     for (int i = 0; i < h->nendpoints; i++) {
         free(h->endpoints[i].url);
@@ -482,7 +485,9 @@ int ph_host_poll(ph_host *h, int timeout_ms)
             check_files(h);
             h->next_check_ms = t + h->interval_ms;
         }
-        double waiter = tick_waiting(h, t);
+        double waiter = tick_waiting(h, t), batch = ph_batcher_tick(h->batcher, t);
+        if (batch < waiter)
+            waiter = batch;
         if (h->head || (timeout_ms >= 0 && t >= deadline))
             return queued(h);
         double wake = h->watch ? h->next_check_ms : t + 50;

@@ -125,6 +125,8 @@ void ph_req_end_plan(ph_req *r, const char *source)
     ph_buf_adds(&b, ",\"tier\":");
     ph_jsonw_cstr(&b, r->a.tier->name);
     ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"%s\"", source, r->cache_state ? r->cache_state : "off");
+    if (r->batch_size > 0)
+        ph_buf_addf(&b, ",\"batch_size\":%d", r->batch_size);
     ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
     add_timing(r, &b);
     queue(r, PH_EVENT_PLAN, &b);
@@ -179,7 +181,7 @@ static void fill_ctx(ph_req *r, ph_chain_ctx *c, ctx_space *sp)
 static void run_tier(ph_req *r);
 
 /* The current tier failed with r->a.reason: ask the policy, say so, go on. */
-static void next_tier(ph_req *r)
+void ph_req_next_tier(ph_req *r)
 {
     const ph_policy *p = ph_gen_policy(r->gen);
     const ph_tier *from = r->a.tier;
@@ -313,7 +315,7 @@ static void run_heuristic(ph_req *r)
         ph_planparse_free(pp);
     }
     ph_buf_free(&text);
-    next_tier(r);
+    ph_req_next_tier(r);
 }
 
 /* The tier's group's endpoint with the fewest outstanding requests whose circuit lets a
@@ -364,6 +366,10 @@ static int pick_endpoint(ph_req *r, const ph_tier *t, const ph_circuit_policy *c
 }
 
 /* May the LLM tier run now? 1 yes, 0 no (the skip reason is filled), -1 wait for a slot. */
+static int llm_allowed(ph_req *r, const ph_tier *t);
+
+int ph_req_llm_allowed(ph_req *r) { return llm_allowed(r, r->a.tier); }
+
 static int llm_allowed(ph_req *r, const ph_tier *t)
 {
     const ph_policy *p = ph_gen_policy(r->gen);
@@ -397,6 +403,8 @@ static void run_tier(ph_req *r)
         break;
     }
     r->a.tmpl = ph_gen_template(r->gen, r->a.tier->tmpl);
+    if (r->a.tmpl->batch && ph_req_batch_join(r) == 0)
+        return;                    /* ph_batcher_tick sends it with others */
     int allowed = llm_allowed(r, r->a.tier);
     if (allowed < 0) {             /* every endpoint is at max_in_flight: wait for a slot */
         r->slot_wait = 1;
@@ -404,14 +412,14 @@ static void run_tier(ph_req *r)
         return;
     }
     if (!allowed) {
-        next_tier(r);
+        ph_req_next_tier(r);
         return;
     }
     ph_error err;
     if (ph_req_llm_start(r, &err) != 0) {
         ph_req_fail(r, err.code == PH_ERR_MEMORY ? "connect" : "script", err.message);
         ph_circuit_record(&r->a.ep->circuit, &ph_gen_policy(r->gen)->circuit, 1, ph_req_now());
-        next_tier(r);
+        ph_req_next_tier(r);
     }
 }
 
@@ -443,7 +451,7 @@ void ph_req_llm_done(ph_req *r)
         run_tier(r);               /* pick_endpoint prefers an endpoint not tried yet */
         return;
     }
-    next_tier(r);
+    ph_req_next_tier(r);
 }
 
 /* ---- starting and ending ------------------------------------------------------------- */
@@ -588,7 +596,7 @@ void ph_req_retry_slot(ph_req *r, double now_ms)
         snprintf(msg, sizeof msg, "no free slot (max_in_flight) on the endpoints of tier %s within the budget",
                  r->a.tier->name);
         ph_req_fail(r, "deadline", msg);
-        next_tier(r);
+        ph_req_next_tier(r);
         return;
     }
     run_tier(r);
@@ -614,6 +622,7 @@ void ph_req_cancel(ph_req *r)
     r->ended = 1;
     r->waiting = 0;
     r->slot_wait = 0;
+    ph_req_batch_leave(r);
     ph_req_attempt_reset(r);
     ph_req_cache_release(r, NULL);
 }
@@ -626,6 +635,7 @@ void ph_req_free(ph_req *r)
     if (!r)
         return;
     r->cancelled = 1;
+    ph_req_batch_leave(r);
     ph_req_attempt_reset(r);
     ph_req_cache_release(r, NULL);
     ph_buf_free(&r->a.plan);

@@ -20,6 +20,14 @@
 typedef struct ph_req ph_req;
 struct ph_cache;
 struct ph_metrics;
+typedef struct ph_batcher ph_batcher;
+
+/* The batch queue (request_batch.c): the host owns one and ticks it from every poll; it
+ * returns when it next needs a tick (monotonic ms; INFINITY: nothing queued). Free it after
+ * every request is freed. */
+ph_batcher *ph_batcher_new(void);
+void ph_batcher_free(ph_batcher *q);
+double ph_batcher_tick(ph_batcher *q, double now_ms);
 
 /* A plan one request hands to the requests that waited for the same key: valid during the
  * call only. */
@@ -55,6 +63,7 @@ typedef struct ph_req_env {
     ph_latency *latency;        /* recent latency per tier */
     struct ph_cache *cache;     /* NULL: no plan cache */
     struct ph_metrics *metrics; /* NULL: nothing counted */
+    ph_batcher *batcher;        /* NULL: batch templates send one request each */
     /* A flight of `key` ended: the host hands `shared` (NULL: nothing to share) to every
      * request waiting on it (ph_req_take_shared) and ends the flight in the cache. */
     void (*flight_done)(void *host, uint64_t key, const ph_req_shared *shared);

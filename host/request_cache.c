@@ -278,14 +278,27 @@ void ph_req_take_shared(ph_req *r, const ph_req_shared *s)
     ph_req_run_chain(r);
 }
 
-int ph_req_waiting(const ph_req *r) { return (r->waiting || r->slot_wait) && !r->ended; }
+int ph_req_waiting(const ph_req *r) { return (r->waiting || r->slot_wait || r->batch) && !r->ended; }
 
-double ph_req_wake_ms(const ph_req *r) { return ph_req_waiting(r) ? r->wait_until_ms : INFINITY; }
+double ph_req_wake_ms(const ph_req *r)
+{
+    if (!ph_req_waiting(r))
+        return INFINITY;
+    return r->batch ? r->start_ms + (double)r->budget_ms : r->wait_until_ms;
+}
 
 void ph_req_tick(ph_req *r, double now_ms, int slots_freed)
 {
     if (!ph_req_waiting(r))
         return;
+    if (r->batch) {                /* in a batch in flight: leaves it when its budget ends */
+        if (now_ms >= r->start_ms + (double)r->budget_ms) {
+            ph_req_batch_leave(r);
+            ph_req_fail(r, "timeout", "the batch answer did not reach this agent within its budget");
+            ph_req_next_tier(r);
+        }
+        return;
+    }
     if (r->slot_wait && (slots_freed || now_ms >= r->wait_until_ms)) {
         ph_req_retry_slot(r, now_ms);
         return;

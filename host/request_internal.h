@@ -63,11 +63,24 @@ struct ph_req {
     int waiting;               /* waits for another request's flight of `key` */
     double wait_until_ms;      /* ... until then (monotonic ms), then gives up */
     int slot_wait;             /* waits for a free slot (max_in_flight) on its tier's group */
+    /* batching (request_batch.c) */
+    int queued;                /* in the batcher's queue */
+    double queued_ms;
+    struct ph_batch *batch;    /* the batch in flight it belongs to */
+    int batch_size;            /* members of the batch it was sent in (0: alone) */
 };
 
 double ph_req_now(void);
 long ph_req_left(const ph_req *r);
 void ph_req_fail(ph_req *r, const char *reason, const char *message);
+
+/* request_llm.c: the request body for `n` snapshots under tier/template at endpoint `ep`
+ * (appended to body; the prompt's characters in *prompt_chars). 0, or -1 with err. */
+int ph_req_body(ph_gen *g, const ph_tier *tier, const ph_template *t, const ph_endpoint *ep,
+                const char *keep_alive, const char *const *snaps, const size_t *lens, int n, ph_buf *body,
+                size_t *prompt_chars, ph_error *err);
+/* request_llm.c: the failure reason of a finished transfer, if it failed. */
+void ph_req_classify_http(ph_req *r, const ph_http_result *res);
 
 /* request_llm.c: starts the current tier's LLM attempt; 0 when the transfer runs. */
 int ph_req_llm_start(ph_req *r, ph_error *err);
@@ -81,6 +94,17 @@ void ph_req_llm_done(ph_req *r);
 void ph_req_end_plan(ph_req *r, const char *source);
 /* request.c: runs the chain from its first tier. */
 void ph_req_run_chain(ph_req *r);
+/* request.c: the chain after a failed tier (r->a.reason says why). */
+void ph_req_next_tier(ph_req *r);
+/* request.c: may r's current LLM tier run now? 1 (r->a.ep set), 0 (reason filled), -1 (every
+ * endpoint is full). */
+int ph_req_llm_allowed(ph_req *r);
+
+/* request_batch.c: joins the batch queue (0), or -1 (no batcher, out of memory); leaves the
+ * queue or the batch in flight (cancel, free, budget end). */
+int ph_req_batch_join(ph_req *r);
+void ph_req_batch_leave(ph_req *r);
+
 /* request.c: a slot waiter tries its tier again (or, past its wait, the next tier). */
 void ph_req_retry_slot(ph_req *r, double now_ms);
 /* request.c: a waiter out of time: fallback to its chain's first tier that needs no server. */

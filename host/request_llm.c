@@ -120,7 +120,7 @@ static int on_data(void *ud, const char *bytes, size_t len)
 
 /* ---- the end of the transfer --------------------------------------------------------- */
 
-static void classify_http(ph_req *r, const ph_http_result *res)
+void ph_req_classify_http(ph_req *r, const ph_http_result *res)
 {
     char code[32];
     switch (res->fail) {
@@ -163,7 +163,7 @@ static void on_http_done(void *ud, const ph_http_result *res)
     if (res->fail == PH_HTTP_OK && res->status < 300 && ph_framing_finish(a->fr) == PH_FRAME_ERROR && !a->plan_seen)
         ph_req_fail(r, "stream_error", ph_framing_error(a->fr));
     if (!a->plan_seen)
-        classify_http(r, res);
+        ph_req_classify_http(r, res);
     if (!a->plan_seen && ph_planparse_finish(a->pp) != PH_PP_DONE)
         ph_req_fail(r, "parse", ph_planparse_error(a->pp));
     if (a->plan_seen && a->partial && a->reason[0] && strcmp(a->reason, "invalid") != 0) {
@@ -175,25 +175,24 @@ static void on_http_done(void *ud, const ph_http_result *res)
 
 /* ---- starting ------------------------------------------------------------------------ */
 
-static int render(ph_req *r, ph_buf *body, ph_error *err)
+int ph_req_body(ph_gen *g, const ph_tier *tier, const ph_template *t, const ph_endpoint *ep,
+                const char *keep_alive, const char *const *snaps, const size_t *lens, int n, ph_buf *body,
+                size_t *prompt_chars, ph_error *err)
 {
-    const ph_template *t = r->a.tmpl;
     ph_buf user, schema;
     ph_buf_init(&user, PH_MAX_PROMPT);
     ph_buf_init(&schema, 1u << 20);
-    const char *snap = r->snapshot;
-    int rc = ph_gen_render_user(r->gen, t, &snap, &r->snapshot_len, 1, &user, err);
+    int rc = ph_gen_render_user(g, t, snaps, lens, n, &user, err);
     if (rc == 0) {
-        r->a.prompt_chars = ph_utf8_chars(t->system, t->system_len) + ph_utf8_chars(user.data, user.len);
-        const ph_tier *tier = r->a.tier;
+        *prompt_chars = ph_utf8_chars(t->system, t->system_len) + ph_utf8_chars(user.data, user.len);
         int use_schema = tier->schema >= 0 ? tier->schema : t->schema;
         ph_model_options opt = t->options;          /* the tier may cap the answer's tokens */
         if (tier->max_tokens > 0)
             opt.num_predict = tier->max_tokens;
         if (use_schema)
-            ph_schema_build(ph_gen_registry(r->gen), t->tools, t->ntools, t->batch, &schema);
-        ph_request_spec spec = {(ph_api)r->a.ep->api, tier->model ? tier->model : r->a.ep->model, t->system,
-                                t->system_len, ph_buf_str(&user), user.len, &opt, r->env.keep_alive,
+            ph_schema_build(ph_gen_registry(g), t->tools, t->ntools, t->batch, &schema);
+        ph_request_spec spec = {(ph_api)ep->api, tier->model ? tier->model : ep->model, t->system,
+                                t->system_len, ph_buf_str(&user), user.len, &opt, keep_alive,
                                 use_schema ? ph_buf_str(&schema) : NULL};
         if (ph_wire_body(&spec, body) != 0)
             rc = ph_error_set(err, PH_ERR_LIMIT, "request body too large");
@@ -201,6 +200,13 @@ static int render(ph_req *r, ph_buf *body, ph_error *err)
     ph_buf_free(&user);
     ph_buf_free(&schema);
     return rc;
+}
+
+static int render(ph_req *r, ph_buf *body, ph_error *err)
+{
+    const char *snap = r->snapshot;
+    return ph_req_body(r->gen, r->a.tier, r->a.tmpl, r->a.ep, r->env.keep_alive, &snap, &r->snapshot_len, 1, body,
+                       &r->a.prompt_chars, err);
 }
 
 int ph_req_llm_start(ph_req *r, ph_error *err)

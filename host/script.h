@@ -117,6 +117,14 @@ typedef struct ph_cache_policy {
     struct ph_hash_rules *rules; /* owned by the generation; NULL when the cache is off */
 } ph_cache_policy;
 
+/* policies/batch.lua compiled. */
+#define PH_MAX_BATCH 32
+typedef struct ph_batch_policy {
+    int max_wait_ms;             /* the longest a request waits for others to join */
+    int max_size;                /* 1..PH_MAX_BATCH */
+    int size_ref;                /* batch_size(queue, stats); a Lua ref, private to the adapter */
+} ph_batch_policy;
+
 /* Loads a generation from `tree`, which moves into the generation (on return *tree is
  * empty, success or not). Returns a generation with one reference, or NULL with `err`
  * filled: syntax errors and runtime errors carry file:line. */
@@ -163,6 +171,13 @@ int ph_gen_heuristic(ph_gen *g, const char *snapshot, size_t len, const ph_templ
  * belong to the generation and keep a scratch hasher: use them on the generation's thread. */
 const ph_cache_policy *ph_gen_cache_policy(const ph_gen *g);
 struct ph_hash_rules *ph_gen_hash_rules(ph_gen *g);
+
+/* The batch policy, and its batch_size(queue, stats) hook: returns how many queued requests
+ * make a batch now (1..max_size; max_size without a hook), or -1 with `err` filled when the
+ * hook failed or answered out of range. NaN median/p95 mean no data. */
+const ph_batch_policy *ph_gen_batch_policy(const ph_gen *g);
+int ph_gen_batch_size(ph_gen *g, int length, double oldest_ms, double median_ms, double p95_ms, int samples,
+                      ph_error *err);
 
 /* Does the policy have a validate(step, snapshot) hook for game rules? */
 int ph_gen_has_validate_hook(const ph_gen *g);

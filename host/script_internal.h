@@ -29,6 +29,7 @@ struct ph_gen {
     struct ph_json *json;    /* tokenizer handle for snapshot decoding (script_json.c) */
     ph_policy policy;        /* policies/tiers.lua compiled (script_policy.c) */
     ph_cache_policy cache;   /* policies/cache.lua compiled (script_cache.c) */
+    ph_batch_policy batch;   /* policies/batch.lua compiled (script_batch.c) */
     int snap_ref;            /* the last snapshot decoded by ph_sb_push_snapshot, frozen */
     char *snap_text;         /* ... the text it was decoded from (a copy) */
     size_t snap_len;
@@ -98,6 +99,9 @@ void ph_templates_free(ph_gen *g);
 /* Compiles policies/tiers.lua (after the templates), or the defaults without it. */
 int ph_tier_policy_load(ph_gen *g, ph_error *err);
 void ph_tier_policy_free(ph_gen *g);
+
+/* Compiles policies/batch.lua into g->batch (defaults without it). */
+int ph_batch_policy_load(ph_gen *g, ph_error *err);
 
 /* Compiles policies/cache.lua into g->cache (the cache stays off without it). */
 int ph_cache_policy_load(ph_gen *g, ph_error *err);

@@ -125,6 +125,12 @@ static enum MHD_Result get_endpoint(sim_conn *c, const char *url)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
         return sim_queue(c, MHD_HTTP_OK, r);
     }
+    if (strcmp(url, "/sim/last_body") == 0) {  /* what the host sent, for determinism tests */
+        pthread_mutex_lock(&c->srv->last_mu);
+        enum MHD_Result res = sim_reply_json(c, MHD_HTTP_OK, ph_buf_str(&c->srv->last_body), c->srv->last_body.len);
+        pthread_mutex_unlock(&c->srv->last_mu);
+        return res;
+    }
     if (strcmp(url, "/sim/stats") == 0) {
         char stats[128];
         int n = snprintf(stats, sizeof stats, "{\"simulated\":true,\"requests\":%lu}\n",
@@ -159,6 +165,10 @@ static enum MHD_Result route(sim_conn *c, const char *url, const char *method)
     if (c->too_large)
         return sim_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     c->n = atomic_fetch_add(&c->srv->arrivals, 1) + 1;   /* GET /sim/stats reports it */
+    pthread_mutex_lock(&c->srv->last_mu);
+    ph_buf_reset(&c->srv->last_body);
+    ph_buf_add(&c->srv->last_body, c->upload.data ? c->upload.data : "", c->upload.len);
+    pthread_mutex_unlock(&c->srv->last_mu);
     if (c->srv->replaying)
         return sim_replay_serve(c, url);
     if (api < 0) {
@@ -307,6 +317,8 @@ static int setup(sim_server *srv, const sim_opts *o, char *what, size_t n)
     char root[4096], msg[300];
     ph_error err;
     memset(srv, 0, sizeof *srv);
+    pthread_mutex_init(&srv->last_mu, NULL);
+    ph_buf_init(&srv->last_body, 8u << 20);
     srv->seed = o->seed;
     if (o->fault && sim_fault_parse(o->fault, &srv->fault, msg, sizeof msg) != 0)
         return fprintf(stderr, "planhost sim: %s\n", msg), -1;
@@ -325,6 +337,8 @@ static int setup(sim_server *srv, const sim_opts *o, char *what, size_t n)
 
 static void teardown(sim_server *srv)
 {
+    ph_buf_free(&srv->last_body);
+    pthread_mutex_destroy(&srv->last_mu);
     sim_lua_close(srv->model);
     ph_record_free(&srv->replay);
     sim_sched_free(srv->sched);

@@ -16,6 +16,7 @@
 #ifndef PH_SIM_H
 #define PH_SIM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,6 +158,8 @@ typedef struct sim_server {
     sim_sched *sched;
     uint64_t seed;
     atomic_ulong arrivals;      /* generation requests seen */
+    pthread_mutex_t last_mu;    /* guards last_body */
+    ph_buf last_body;           /* the newest generation request's body: GET /sim/last_body */
 } sim_server;
 
 typedef struct sim_stats {

@@ -30,6 +30,12 @@ local tiers = {
     first_byte_ms = 1500, total_ms = 5000,
     accept_partial = true, min_partial_steps = 1,
   },
+  -- Several agents in one request (policies/batch.lua says how many and how long they wait).
+  batch = {
+    kind = "llm", template = "batch",
+    first_byte_ms = 4000, total_ms = 15000,
+    accept_partial = true, min_partial_steps = 1,
+  },
   heuristic = { kind = "heuristic" },
   emergency = { kind = "emergency" },
 }

@@ -114,6 +114,13 @@ function H.start_sim(args)
     p:close()
     return assert(cjson.decode(body).requests, body)
   end
+  -- The body of the newest generation request it received (GET /sim/last_body).
+  function sim.last_body()
+    local p = io.popen("curl -s " .. sim.url .. "/sim/last_body")
+    local body = p:read("a")
+    p:close()
+    return body
+  end
   function sim.stop()
     H.sh("kill " .. sim.pid .. " 2>/dev/null")
     os.remove(log)
