@@ -38,6 +38,8 @@ static int usage(FILE *f)
           "  prompt [--template NAME] [--body [--api ollama|ollama-generate|openai|llamacpp] [--model M]] SNAPSHOT.json\n"
           "                 print the prompt (or the request body) for a snapshot\n"
           "  check [--watch]  render every template against every example snapshot\n"
+          "  batch [--url U] [--api A] [--model M] [--timeout-ms N] SNAPSHOT.json...\n"
+          "                 plan for several agents in one model request (prompts/batch.lua)\n"
           "  hash SNAPSHOT.json  the snapshot hash the plan cache keys on, and the canonical\n"
           "                 form it was computed from (policies/cache.lua says what counts)\n"
           "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F]\n"
@@ -89,9 +91,13 @@ int ph_cli_parse_opts(int argc, char **argv, opts *o)
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "planhost: unknown option '%s'\n", a);
             return -1;
-        } else if (!o->file) { o->file = a; continue; }
-        else {
-            fprintf(stderr, "planhost: unexpected argument '%s'\n", a);
+        } else if (o->nfiles < (int)(sizeof o->files / sizeof o->files[0])) {
+            o->files[o->nfiles++] = a;
+            if (!o->file)
+                o->file = a;
+            continue;
+        } else {
+            fprintf(stderr, "planhost: too many arguments ('%s')\n", a);
             return -1;
         }
         if (i + 1 >= argc) {
@@ -334,6 +340,12 @@ int main(int argc, char **argv)
     opts o = {0};
     if (ph_cli_parse_opts(argc - 2, argv + 2, &o) != 0)
         return 2;
+    if (strcmp(cmd, "batch") == 0)
+        return ph_cli_batch(&o);
+    if (o.nfiles > 1) {
+        fprintf(stderr, "planhost %s: unexpected argument '%s'\n", cmd, o.files[1]);
+        return 2;
+    }
     if (strcmp(cmd, "prompt") == 0)
         return cmd_prompt(&o);
     if (strcmp(cmd, "check") == 0)

@@ -8,6 +8,8 @@ typedef struct opts {
     const char *root, *tmpl, *api, *model, *url, *file;
     const char *timeout, *record, *chunk, *snapshot, *header, *cache_file;
     int body, watch, pretty, metrics, no_cache;
+    const char *files[256];      /* every non-option argument; file is the first */
+    int nfiles;
 } opts;
 
 /* Parses the options every command shares; a non-option argument becomes o->file. Prints
@@ -19,6 +21,7 @@ ph_host *ph_cli_open_host(const opts *o, int watch);
 
 int ph_cli_plan(opts *o);                /* cli_plan.c */
 int ph_cli_parse(opts *o);               /* cli_plan.c */
+int ph_cli_batch(opts *o);               /* cli_plan.c */
 int ph_cli_lua(int argc, char **argv);   /* cli_lua.c */
 int ph_sim_main(int argc, char **argv);  /* sim.c: the simulated model server */
 

@@ -77,6 +77,9 @@ static void print_pretty(const ph_event *ev)
         field(ev->json, "completion_tokens", ctok, sizeof ctok);
         field(ev->json, "partial", partial, sizeof partial);
         const char *steps = strstr(ev->json, "\"steps\":");
+        char agent[160];
+        field(ev->json, "agent", agent, sizeof agent);
+        printf("[%s] ", agent);
         if (strcmp(first, "null") == 0)
             snprintf(first, sizeof first, "-");
         field(ev->json, "cache", d, sizeof d);
@@ -150,6 +153,52 @@ int ph_cli_plan(opts *o)
     }
     ph_host_close(h);
     free(text);
+    return rc;
+}
+
+/* ---- batch --------------------------------------------------------------------------- */
+
+/* Submits every snapshot on the batch tier (they leave as one model request, agents in id
+ * order) and prints the events until each has its plan. Exit 2 for a snapshot the host
+ * refuses (the others still run). */
+int ph_cli_batch(opts *o)
+{
+    if (o->nfiles < 1) {
+        fputs("planhost batch: which snapshots? (planhost batch [--url U] A.json B.json ...)\n", stderr);
+        return 2;
+    }
+    ph_host *h = ph_cli_open_host(o, 0);
+    if (!h)
+        return 1;
+    int rc = 0, waiting = 0;
+    for (int i = 0; i < o->nfiles; i++) {
+        ph_error err;
+        size_t len = 0;
+        char *text = ph_read_file(o->files[i], MAX_INPUT, &len, &err);
+        ph_request_opts ro = {.snapshot = text, .len = len, .template = o->tmpl ? o->tmpl : "batch",
+                              .budget_ms = o->timeout ? atoi(o->timeout) : 0};
+        if (text && ph_host_submit(h, &ro, &err)) {
+            waiting++;
+        } else {
+            if (err.code == PH_ERR_JSON)
+                ph_error_prefix(&err, "%s", o->files[i]);
+            ph_cli_print_error(&err);
+            rc = 2;
+        }
+        free(text);
+    }
+    while (waiting > 0) {
+        ph_host_poll(h, 1000);
+        ph_event ev;
+        while (ph_host_next_event(h, &ev)) {
+            if (o->pretty)
+                print_pretty(&ev);
+            else
+                printf("%s\n", ev.json), fflush(stdout);
+            waiting -= ev.kind == PH_EVENT_PLAN;
+        }
+    }
+    ph_host_close(h);
     return rc;
 }
 

@@ -68,7 +68,7 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void queue_event(void *host, ph_event_kind kind, unsigned long request, ph_buf *json)
+static void queue_event(void *host, ph_event_kind kind, unsigned long request, void *user, ph_buf *json)
 {
     ph_host *h = host;
     queued_event *q = calloc(1, sizeof *q);
@@ -78,6 +78,7 @@ static void queue_event(void *host, ph_event_kind kind, unsigned long request, p
     }
     q->ev.kind = kind;
     q->ev.request = request;
+    q->ev.user = user;
     q->ev.len = json->len;
     q->json = ph_buf_take(json);
     q->ev.json = q->json;
@@ -127,7 +128,7 @@ static void queue_reload_event(ph_host *h, unsigned id, const ph_error *err)
                     ph_gen_tree(h->gen)->nfiles);
     }
     ph_buf_adds(&b, "}");
-    queue_event(h, PH_EVENT_RELOAD, 0, &b);
+    queue_event(h, PH_EVENT_RELOAD, 0, NULL, &b);
 }
 
 int ph_host_reload(ph_host *h, ph_error *err)

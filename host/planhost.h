@@ -1,13 +1,24 @@
 /* planhost.h — the embedding API.
  *
  * A host owns one script tree (lua/, prompts/, policies/ under a root folder), the current
- * script generation, and a queue of events. Everything is driven by ph_host_poll() from the
- * caller's own thread: it notices saved scripts and reloads them (later: network I/O and
- * timers), then the caller drains events with ph_host_next_event(). No global state: any
- * number of hosts may live in one process, but each host is used by one thread at a time.
+ * script generation, the plan cache, the model endpoints and a queue of events.
  *
- * Events are JSON objects (DESIGN.md, "Events"), delivered with their kind and the fields a
- * caller most often switches on. Errors come back as a ph_error record (error.h). */
+ * Threads: ONE thread per host. Every function taking a ph_host must be called from the same
+ * thread (or under the caller's own lock); nothing here starts threads or calls back from one.
+ * No global state: any number of hosts may live in one process, each on its own thread.
+ *
+ * The loop: ph_host_submit() queues a request and returns at once (it never waits for the
+ * network; a cache hit or a heuristic-only chain may have its events queued already).
+ * ph_host_poll() does the host's pending work — network I/O, batching timers, waiting
+ * requests, hot reload of saved scripts — for at most timeout_ms. Events are delivered by
+ * draining, not by callback: after poll, call ph_host_next_event() until it returns 0. A
+ * game calls poll(h, 0) once a frame and drains; a tool may block in poll(h, -1).
+ *
+ * Events are JSON objects (DESIGN.md, "Events"), delivered with their kind, request id and
+ * the caller's user pointer. Errors come back as a ph_error record (error.h). Ownership:
+ * every input is copied at the call (strings, snapshots, configs); every output pointer is
+ * owned by the host and valid as each function says, unless the function says the caller
+ * frees it. */
 #ifndef PLANHOST_H
 #define PLANHOST_H
 
@@ -75,6 +86,8 @@ typedef struct ph_request_opts {
     const char *record;     /* write the raw stream with arrival times here (may be NULL) */
     const char *game;       /* JSON object the game passes to the policy as ctx.game, e.g.
                                {"urgency":"high"} (may be NULL) */
+    void *user;             /* the caller's own pointer, handed back in each of the request's
+                               events; the host never reads it (may be NULL) */
 } ph_request_opts;
 
 typedef enum ph_event_kind {
@@ -86,6 +99,7 @@ typedef struct ph_event {
     unsigned long request;  /* the request it belongs to; 0 for reload events */
     const char *json;       /* the whole event, one JSON object, NUL-terminated */
     size_t len;
+    void *user;             /* the request's ph_request_opts.user; NULL for reload events */
 } ph_event;
 
 typedef struct ph_prompt {

@@ -67,7 +67,7 @@ static void event_head(ph_req *r, ph_buf *b, const char *kind)
 static void queue(ph_req *r, ph_event_kind kind, ph_buf *b)
 {
     ph_buf_adds(b, "}");
-    r->env.queue(r->env.host, kind, r->id, b);
+    r->env.queue(r->env.host, kind, r->id, r->user, b);
 }
 
 void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len)
@@ -539,6 +539,7 @@ static int copy_inputs(ph_req *r, const ph_request_opts *o, ph_error *err)
     r->snapshot[o->len] = '\0';
     r->snapshot_len = o->len;
     r->game = o->game ? strdup(o->game) : NULL;
+    r->user = o->user;
     r->record_path = o->record ? strdup(o->record) : NULL;
     for (int i = 0; o->headers && o->headers[i] && i < PH_REQ_HEADERS; i++)
         r->headers[i] = strdup(o->headers[i]);

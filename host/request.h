@@ -67,7 +67,7 @@ typedef struct ph_req_env {
     /* A flight of `key` ended: the host hands `shared` (NULL: nothing to share) to every
      * request waiting on it (ph_req_take_shared) and ends the flight in the cache. */
     void (*flight_done)(void *host, uint64_t key, const ph_req_shared *shared);
-    void (*queue)(void *host, ph_event_kind kind, unsigned long request, ph_buf *json);
+    void (*queue)(void *host, ph_event_kind kind, unsigned long request, void *user, ph_buf *json);
     void (*finished)(void *host, ph_req *r);   /* the plan event is queued: free it */
     void *host;
 } ph_req_env;

@@ -45,6 +45,7 @@ struct ph_req {
     double start_ms;
     long budget_ms;
     char *snapshot, *game, *record_path;
+    void *user;                /* the caller's, handed back in events */
     ph_snapview *view;         /* the snapshot compiled for validation */
     size_t snapshot_len;
     char *headers[PH_REQ_HEADERS + 1];

@@ -92,4 +92,6 @@ for api in ollama openai; do
   fi
   echo >>"$md"
 done
+sh tests/bench/embed_bench.sh build >>"$md"
+echo >>"$md"
 cat "$md"

@@ -201,4 +201,30 @@ describe("batching", function()
     sim.stop()
     host:close()
   end)
+
+  it("runs from the command line: planhost batch A.json B.json ...", function()
+    local sim = H.start_sim("--profile instant")
+    local snaps = ""
+    for _, name in ipairs({ "hello_companion", "surrounded", "escort" }) do
+      snaps = snaps .. " " .. H.q(H.root .. "/examples/snapshots/" .. name .. ".json")
+    end
+    local status, out = H.run(("batch --url %s%s"):format(sim.url, snaps))
+    assert.equal(0, status)
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      local ev = cjson.decode(line)
+      if ev.event == "plan" then
+        n = n + 1
+        assert.same({ "batch", "llm", 3 }, { ev.tier, ev.source, ev.batch_size })
+      end
+    end
+    assert.equal(3, n)
+    assert.equal(1, sim.requests())
+    local bad = os.tmpname()
+    H.write(bad, "{nope")
+    status = H.run(("batch --url %s %s %s"):format(sim.url, H.q(bad), snaps:match("%S+")))
+    assert.equal(2, status)                 -- the bad one is reported, the good one planned
+    os.remove(bad)
+    sim.stop()
+  end)
 end)
