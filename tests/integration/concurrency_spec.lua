@@ -78,4 +78,47 @@ describe("concurrency", function()
     h1:close(); h2:close()
     sim.stop()
   end)
+
+  it("cancels a request while it streams: no event after the cancel, the host goes on", function()
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(nil, { url = sim.url, cache = false })
+    local id = host:submit({ snapshot = hello, headers = { "X-Sim-Fault: slow:30" }, budget_ms = 20000 })
+    local first = H.wait_event(host, function(ev) return ev.request == id and ev.event == "step" end, 10)
+    assert.is_truthy(first)
+    assert.is_truthy(host:cancel(id))
+    assert.equal(0, host:pending())
+    local t0 = H.planhost.clock()
+    while H.planhost.clock() - t0 < 300 do
+      for _, ev in ipairs(host:poll(50)) do assert.not_equal(id, ev.request) end
+    end
+    assert.equal("llm", H.plan(host, { snapshot = at(40) }).source)
+    host:close()
+    sim.stop()
+  end)
+
+  it("orders each request's events: steps by index, then exactly one plan, nothing after", function()
+    local sim = H.start_sim("--profile instant --parallel 4")
+    local host = H.open(nil, { url = sim.url, cache = false })
+    local ids = {}
+    for i = 1, 6 do ids[i] = host:submit({ snapshot = at(i * 7), headers = { "X-Sim-Fault: slow:3" } }) end
+    local _, events = H.collect(host, ids, 30)
+    H.sh("sleep 0.1")
+    for _, ev in ipairs(host:poll(0)) do assert.is_nil(events[ev.request], "an event after the plan") end
+    for _, id in ipairs(ids) do
+      local last, plans = -1, 0
+      for _, ev in ipairs(events[id]) do
+        if ev.event == "step" then
+          assert.equal(0, plans)
+          assert.is_true(ev.index > last)
+          last = ev.index
+        elseif ev.event == "plan" then
+          plans = plans + 1
+        end
+      end
+      assert.equal(1, plans)
+      assert.equal("plan", events[id][#events[id]].event)
+    end
+    host:close()
+    sim.stop()
+  end)
 end)
