@@ -127,12 +127,16 @@ void ph_req_end_plan(ph_req *r, const char *source)
     ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"%s\"", source, r->cache_state ? r->cache_state : "off");
     if (r->batch_size > 0)
         ph_buf_addf(&b, ",\"batch_size\":%d", r->batch_size);
+    if (r->arm) {
+        ph_buf_adds(&b, ",\"arm\":");
+        ph_jsonw_cstr(&b, r->arm);
+    }
     ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
     add_timing(r, &b);
     queue(r, PH_EVENT_PLAN, &b);
     if (r->env.metrics) {
         attempt *a = &r->a;
-        ph_metrics_plan(r->env.metrics, a->tier->name, source, r->cache_state ? r->cache_state : "off", NULL,
+        ph_metrics_plan(r->env.metrics, a->tier->name, source, r->cache_state ? r->cache_state : "off", r->arm,
                         a->nsteps ? a->first_step_ms : NAN,
                         (a->closed_ms > 0 ? a->closed_ms : ph_req_now()) - r->start_ms, a->prompt_chars);
     }
@@ -456,6 +460,25 @@ void ph_req_llm_done(ph_req *r)
 
 /* ---- starting and ending ------------------------------------------------------------- */
 
+/* A live experiment (policies/ab.lua): the agent's arm puts its tier in place of the chain's
+ * first LLM tier. Not for --template requests: they chose their template. */
+static void assign_arm(ph_req *r)
+{
+    ph_error err;
+    int arm = ph_gen_ab_arm(r->gen, r->agent, &err);
+    if (arm == -2)
+        queue_fallback(r, "ab", tier_at(r, r->chain[0])->name, "script", err.message);
+    if (arm < 0)
+        return;
+    const ph_ab_arm *a = &ph_gen_ab_policy(r->gen)->arms[arm];
+    r->arm = a->name;
+    for (int i = 0; i < r->nchain; i++)
+        if (tier_at(r, r->chain[i])->kind == PH_TIER_LLM) {
+            r->chain[i] = a->tier;
+            break;
+        }
+}
+
 /* The chain: --template (that template's tier, then heuristic, emergency) or chain(ctx). */
 static void pick_chain(ph_req *r, const char *tmpl)
 {
@@ -482,6 +505,7 @@ static void pick_chain(ph_req *r, const char *tmpl)
     }
     if (tier_at(r, r->chain[r->nchain - 1])->kind != PH_TIER_EMERGENCY)
         r->chain[r->nchain++] = emer;
+    assign_arm(r);
 }
 
 /* ---- the snapshot's agent id --------------------------------------------------------- */

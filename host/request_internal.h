@@ -46,6 +46,7 @@ struct ph_req {
     long budget_ms;
     char *snapshot, *game, *record_path;
     void *user;                /* the caller's, handed back in events */
+    const char *arm;           /* the A/B arm (policies/ab.lua, owned by gen), or NULL */
     ph_snapview *view;         /* the snapshot compiled for validation */
     size_t snapshot_len;
     char *headers[PH_REQ_HEADERS + 1];

@@ -183,7 +183,8 @@ ph_gen *ph_gen_load(ph_tree *tree, unsigned id, ph_error *err)
         return NULL;
     if (ph_sb_open(g, err) != 0 || check_modules(g, err) != 0 || ph_policies_load(g, err) != 0 ||
         load_registry(g, err) != 0 || ph_templates_load(g, err) != 0 || ph_tier_policy_load(g, err) != 0 ||
-        ph_cache_policy_load(g, err) != 0 || ph_batch_policy_load(g, err) != 0) {
+        ph_cache_policy_load(g, err) != 0 || ph_batch_policy_load(g, err) != 0 ||
+        ph_ab_policy_load(g, err) != 0) {
         ph_gen_release(g);
         return NULL;
     }

@@ -125,6 +125,21 @@ typedef struct ph_batch_policy {
     int size_ref;                /* batch_size(queue, stats); a Lua ref, private to the adapter */
 } ph_batch_policy;
 
+/* policies/ab.lua compiled: a live experiment. */
+#define PH_AB_MAX_ARMS 8
+typedef struct ph_ab_arm {
+    char name[64];
+    int tier;                    /* the LLM tier the arm puts first */
+    double share;
+} ph_ab_arm;
+typedef struct ph_ab_policy {
+    int enabled;
+    char name[128];
+    ph_ab_arm arms[PH_AB_MAX_ARMS];  /* in name order */
+    int narms;
+    int arm_ref;                 /* arm(agent_id), a Lua ref private to the adapter */
+} ph_ab_policy;
+
 /* Loads a generation from `tree`, which moves into the generation (on return *tree is
  * empty, success or not). Returns a generation with one reference, or NULL with `err`
  * filled: syntax errors and runtime errors carry file:line. */
@@ -178,6 +193,11 @@ struct ph_hash_rules *ph_gen_hash_rules(ph_gen *g);
 const ph_batch_policy *ph_gen_batch_policy(const ph_gen *g);
 int ph_gen_batch_size(ph_gen *g, int length, double oldest_ms, double median_ms, double p95_ms, int samples,
                       ph_error *err);
+
+/* The experiment, and the arm of `agent`: an index into its arms, -1 for none (no experiment
+ * or arm() said nil), -2 with `err` filled when arm() failed. */
+const ph_ab_policy *ph_gen_ab_policy(const ph_gen *g);
+int ph_gen_ab_arm(ph_gen *g, const char *agent, ph_error *err);
 
 /* Does the policy have a validate(step, snapshot) hook for game rules? */
 int ph_gen_has_validate_hook(const ph_gen *g);

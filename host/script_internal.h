@@ -30,6 +30,7 @@ struct ph_gen {
     ph_policy policy;        /* policies/tiers.lua compiled (script_policy.c) */
     ph_cache_policy cache;   /* policies/cache.lua compiled (script_cache.c) */
     ph_batch_policy batch;   /* policies/batch.lua compiled (script_batch.c) */
+    ph_ab_policy ab;         /* policies/ab.lua compiled (script_ab.c) */
     int snap_ref;            /* the last snapshot decoded by ph_sb_push_snapshot, frozen */
     char *snap_text;         /* ... the text it was decoded from (a copy) */
     size_t snap_len;
@@ -99,6 +100,9 @@ void ph_templates_free(ph_gen *g);
 /* Compiles policies/tiers.lua (after the templates), or the defaults without it. */
 int ph_tier_policy_load(ph_gen *g, ph_error *err);
 void ph_tier_policy_free(ph_gen *g);
+
+/* Compiles policies/ab.lua into g->ab (no experiment without it). */
+int ph_ab_policy_load(ph_gen *g, ph_error *err);
 
 /* Compiles policies/batch.lua into g->batch (defaults without it). */
 int ph_batch_policy_load(ph_gen *g, ph_error *err);
