@@ -20,8 +20,9 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LIB_SRC  := buf error jsonw registry tree sandbox script script_registry script_tmpl script_json script_jsonenc script_policy script_cache script_batch script_ab wire http request request_llm request_cache request_batch circuit latency schema \
             selfcheck host jsonstream jsonstream_scan lua_json planparse planparse_step planparse_write lua_planparse framing lua_framing snapview validate lua_validate cache cache_file lua_cache snaphash snaphash_rules lua_snaphash metrics lua_metrics \
             $(patsubst host/%.c,%,$(wildcard host/record.c)) lua_planhost
-# the command: its own front end, the Lua interpreter mode, and the simulator (host/sim*.c)
-CLI_SRC  := cli cli_lua cli_plan $(patsubst host/%.c,%,$(wildcard host/sim*.c))
+# the command: its own front end, the Lua interpreter mode, the simulator (host/sim*.c) and
+# the HTTP service (host/serve*.c)
+CLI_SRC  := cli cli_lua cli_plan $(patsubst host/%.c,%,$(wildcard host/sim*.c)) serve serve_http serve_body
 
 OUT      ?= build
 LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)

@@ -16,10 +16,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "host.h"
 #include "schema.h"
+#include "serve.h"
 #include "snaphash.h"
 #include "tree.h"
 #include "wire.h"
@@ -50,6 +52,10 @@ static int usage(FILE *f)
           "  parse [--chunk N] [--template T] [--snapshot S] FILE\n"
           "                 run saved model output through the plan parser in N-byte pieces\n"
           "  sim [--port P] [--profile NAME] ...  the SIMULATED model server (see planhost sim --help)\n"
+          "  serve [--port P] [--url U] [--max-body B] [--max-clients N] ...  the HTTP/NDJSON service (planhost serve --help)\n"
+          "  ab EXPERIMENT.lua [--out DIR] | ab --from EVENTS.ndjson [--out DIR]\n"
+          "                 run an A/B experiment (or analyse recorded events): report.md,\n"
+          "                 trials.ndjson, plot.svg with intervals and tests\n"
           "  lua SCRIPT [ARGS]  run a Lua script with the planhost module built in\n"
           "  version\n", f);
     return f == stderr ? 2 : 0;
@@ -324,6 +330,28 @@ static int cmd_check(opts *o)
     return 0;
 }
 
+/* `planhost ab ...`: tools/ab/main.lua in the Lua interpreter, told where this command and
+ * the script tree are (PLANHOST_EXE, PLANHOST_AB_ROOT). */
+static int run_ab(int argc, char **argv)
+{
+    static char script[4200], exe[4096];
+    snprintf(script, sizeof script, "%s/tools/ab/main.lua", PH_SOURCE_ROOT);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (n > 0)
+        setenv("PLANHOST_EXE", exe, 1);
+    setenv("PLANHOST_AB_ROOT", default_root(), 0);
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return 1;
+    args[0] = script;
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    int rc = ph_cli_lua(argc + 1, args);
+    free(args);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -331,8 +359,12 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "lua") == 0)
         return ph_cli_lua(argc - 2, argv + 2);
+    if (strcmp(cmd, "ab") == 0)
+        return run_ab(argc - 2, argv + 2);
     if (strcmp(cmd, "sim") == 0)
         return ph_sim_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return ph_serve_main(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return usage(stdout);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)

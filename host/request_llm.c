@@ -186,7 +186,15 @@ int ph_req_body(ph_gen *g, const ph_tier *tier, const ph_template *t, const ph_e
     if (rc == 0) {
         *prompt_chars = ph_utf8_chars(t->system, t->system_len) + ph_utf8_chars(user.data, user.len);
         int use_schema = tier->schema >= 0 ? tier->schema : t->schema;
-        ph_model_options opt = t->options;          /* the tier may cap the answer's tokens */
+        ph_model_options opt = t->options;          /* the tier's own options win */
+        const ph_model_options *to = &tier->options;
+        if (!isnan(to->temperature)) opt.temperature = to->temperature;
+        if (!isnan(to->top_p)) opt.top_p = to->top_p;
+        if (to->top_k >= 0) opt.top_k = to->top_k;
+        if (to->seed >= 0) opt.seed = to->seed;
+        if (to->num_predict >= 0) opt.num_predict = to->num_predict;
+        if (to->num_ctx >= 0) opt.num_ctx = to->num_ctx;
+        if (to->nstop > 0) opt.stop = to->stop, opt.nstop = to->nstop;
         if (tier->max_tokens > 0)
             opt.num_predict = tier->max_tokens;
         if (use_schema)

@@ -6,6 +6,7 @@
  * script tree's lua/ modules only (returned read-only), no io, os, package, debug,
  * coroutine or collectgarbage. Time is bounded by a count hook whose stop no pcall inside
  * the script can swallow; memory by the allocator (script.c). Part of the script adapter. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,16 @@ void ph_sb_unwrap(lua_State *L, int idx)
 {
     if (!push_target(L, idx))
         lua_pushvalue(L, idx);
+}
+
+int ph_sb_raisef(lua_State *L, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return luaL_error(L, "%s", msg);
 }
 
 void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what)

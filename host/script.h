@@ -38,6 +38,15 @@ typedef struct ph_model_options {
     int nstop;
 } ph_model_options;
 
+/* Every field unset (a zeroed struct would mean temperature 0). */
+static inline ph_model_options ph_model_options_unset(void)
+{
+    ph_model_options o = {0};
+    o.temperature = o.top_p = __builtin_nan("");
+    o.top_k = o.seed = o.num_predict = o.num_ctx = -1;
+    return o;
+}
+
 typedef struct ph_template {
     char *name;          /* "compact" */
     char *file;          /* "prompts/compact.lua" */
@@ -67,6 +76,7 @@ typedef struct ph_tier {
     char *endpoint;          /* endpoint group; NULL: "default" */
     long max_tokens;         /* -1: the template's num_predict */
     int schema;              /* -1: the template's choice; 0 off; 1 on */
+    ph_model_options options;    /* set fields override the template's (temperature, ...) */
 } ph_tier;
 
 typedef struct ph_circuit_policy {

@@ -1,6 +1,7 @@
 /* script_ab — policies/ab.lua compiled: a live A/B experiment's arms and the assignment.
  *
- * At load: enabled, name, arms (arm name -> tier name; the tier must exist and be an LLM
+ * At load (only when enabled; an experiment that is off is not checked beyond its keys and
+ * name): enabled, name, arms (arm name -> tier name; the tier must exist and be an LLM
  * tier), split (shares, default equal) and an optional arm(agent_id) function. Assignment
  * is stable: XXH3 of "name\0agent" picks an arm by its share, arms taken in name order, so
  * an agent keeps its arm across requests, restarts and reloads that keep name and split.
@@ -81,6 +82,8 @@ static int ab_trampoline(lua_State *L)
         luaL_error(L, "%s: 'name' must be the experiment's name", FILE_NAME);
     snprintf(p->name, sizeof p->name, "%s", lua_tostring(L, -1));
     lua_pop(L, 2);
+    if (!p->enabled)
+        return 0;                  /* off: its arms may name tiers this tree does not have */
     read_arms(L, idx, g, p);
     read_split(L, idx, p);
     lua_getfield(L, idx, "arm");

@@ -24,7 +24,7 @@ static double num(lua_State *L, int idx, const char *key, double lo, double hi, 
     else if (!lua_isnil(L, -1))
         luaL_error(L, "%s: '%s' must be a number", FILE_NAME, key);
     if (!(v >= lo && v <= hi))
-        luaL_error(L, "%s: '%s' = %g is out of range [%g, %g]", FILE_NAME, key, v, lo, hi);
+        ph_sb_raisef(L, "%s: '%s' = %g is out of range [%g, %g]", FILE_NAME, key, v, lo, hi);
     lua_pop(L, 2);
     return v;
 }
@@ -101,7 +101,7 @@ static int size_trampoline(lua_State *L)
         luaL_error(L, "%s: batch_size() must return an integer, not %s", FILE_NAME, luaL_typename(L, -1));
     lua_Number n = lua_tonumber(L, -1);
     if (n < 1 || n > g->batch.max_size)
-        luaL_error(L, "%s: batch_size() returned %g (1 to max_size = %d allowed)", FILE_NAME, n, g->batch.max_size);
+        ph_sb_raisef(L, "%s: batch_size() returned %g (1 to max_size = %d allowed)", FILE_NAME, n, g->batch.max_size);
     a->answer = (int)n;
     return 0;
 }

@@ -73,7 +73,7 @@ static void add_quantise(lua_State *L, int idx, ph_hash_rules *r)
                 luaL_error(L, "%s: hash_rules.quantise takes [\"path\"] = step pairs", FILE_NAME);
             double step = lua_tonumber(L, -1);
             if (!isfinite(step) || step < 0)
-                luaL_error(L, "%s: hash_rules.quantise['%s'] = %g: a step is a number >= 0", FILE_NAME,
+                ph_sb_raisef(L, "%s: hash_rules.quantise['%s'] = %g: a step is a number >= 0", FILE_NAME,
                            lua_tostring(L, -2), step);
             add_rule(L, r, lua_tostring(L, -2), PH_HASH_QUANTISE, step, "quantise");
             lua_pop(L, 1);

@@ -70,6 +70,10 @@ void ph_sb_unwrap(lua_State *L, int idx);
  * inside ph_sb_call. Uses raw access only: no script code runs. */
 void ph_registry_compile(lua_State *L, int idx, ph_registry *r);
 
+/* luaL_error with the C library's printf (lua_pushfstring has no %g or %.Nf): formats into
+ * a buffer, then raises it with the caller's position. Never returns. */
+int ph_sb_raisef(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Raises unless every key of the table at `idx` is a string listed in `known` (NULL
  * ended); `what` names the table in the message. */
 void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what);
@@ -100,6 +104,10 @@ void ph_templates_free(ph_gen *g);
 /* Compiles policies/tiers.lua (after the templates), or the defaults without it. */
 int ph_tier_policy_load(ph_gen *g, ph_error *err);
 void ph_tier_policy_free(ph_gen *g);
+
+/* Reads t.options of the table at `idx` into *o (unset fields: NaN, -1, no stop strings);
+ * raises naming `where` on a bad value. script_tmpl.c; templates and tiers use it. */
+void ph_read_model_options(lua_State *L, int idx, ph_model_options *o, const char *where);
 
 /* Compiles policies/ab.lua into g->ab (no experiment without it). */
 int ph_ab_policy_load(ph_gen *g, ph_error *err);

@@ -18,7 +18,7 @@ static const char *const POLICY_KEYS[] = {
 };
 static const char *const TIER_KEYS[] = {
     "kind", "template", "model", "endpoint", "max_tokens", "schema", "first_byte_ms", "total_ms", "accept_partial",
-    "min_partial_steps", NULL,
+    "min_partial_steps", "options", NULL,
 };
 static const char *const VALIDATE_KEYS[] = {
     "bounds", "max_duration", "max_radius", "max_distance", "max_steps", "validate", NULL,
@@ -47,7 +47,7 @@ static double num(lua_State *L, int idx, const char *key, double lo, double hi, 
     else if (t != LUA_TNIL)
         luaL_error(L, "%s: %s: '%s' must be a number", FILE_NAME, what, key);
     if (!(v >= lo && v <= hi))
-        luaL_error(L, "%s: %s: '%s' = %g is out of range [%g, %g]", FILE_NAME, what, key, v, lo, hi);
+        ph_sb_raisef(L, "%s: %s: '%s' = %g is out of range [%g, %g]", FILE_NAME, what, key, v, lo, hi);
     lua_pop(L, 1);
     return v;
 }
@@ -100,6 +100,9 @@ static void compile_tier(lua_State *L, ph_gen *g, int idx, ph_tier *t)
     t->max_tokens = (long)num(L, idx, "max_tokens", -1, 1e6, -1, what);
     t->schema = field(L, idx, "schema") == LUA_TNIL ? -1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
+    char where[200];
+    snprintf(where, sizeof where, "%s: tier %s", FILE_NAME, t->name);
+    ph_read_model_options(L, idx, &t->options, where);
     int mt = field(L, idx, "model");
     if (mt == LUA_TSTRING)
         t->model = strdup(lua_tostring(L, -1));
@@ -134,6 +137,7 @@ static void add_builtin(ph_policy *p, const char *name, ph_tier_kind kind)
     t->min_partial_steps = 1;
     t->max_tokens = -1;
     t->schema = -1;
+    t->options = ph_model_options_unset();
 }
 
 static void compile_tiers(lua_State *L, ph_gen *g, int idx)
@@ -239,6 +243,7 @@ static void default_tiers(ph_gen *g)
         t->min_partial_steps = 1;
         t->max_tokens = -1;
         t->schema = -1;
+        t->options = ph_model_options_unset();
     }
     if (p->tiers) {
         add_builtin(p, "heuristic", PH_TIER_HEURISTIC);
@@ -318,6 +323,9 @@ int ph_tier_policy_load(ph_gen *g, ph_error *err)
 void ph_tier_policy_free(ph_gen *g)
 {
     for (int i = 0; i < g->policy.ntiers; i++) {
+        for (int s = 0; s < g->policy.tiers[i].options.nstop; s++)
+            free(g->policy.tiers[i].options.stop[s]);
+        free(g->policy.tiers[i].options.stop);
         free(g->policy.tiers[i].name);
         free(g->policy.tiers[i].model);
         free(g->policy.tiers[i].endpoint);

@@ -55,7 +55,7 @@ static double number_in(lua_State *L, int idx, const char *key, double lo, doubl
     else if (t != LUA_TNIL)
         luaL_error(L, "%s: '%s' must be a number", file, key);
     if (t != LUA_TNIL && !(v >= lo && v <= hi))
-        luaL_error(L, "%s: '%s' = %g is out of range [%g, %g]", file, key, v, lo, hi);
+        ph_sb_raisef(L, "%s: '%s' = %g is out of range [%g, %g]", file, key, v, lo, hi);
     lua_pop(L, 1);
     return v;
 }
@@ -73,7 +73,7 @@ static int sandbox_trampoline(lua_State *L)
     if (!isnan(mb))
         g->limits.memory = (size_t)(mb * 1048576.0);
     if (g->mem_used > g->limits.memory)
-        luaL_error(L, "%s: memory_mb %g is below what the scripts already use", file, mb);
+        ph_sb_raisef(L, "%s: memory_mb %g is below what the scripts already use", file, mb);
     return 0;
 }
 
@@ -117,9 +117,8 @@ int ph_policies_load(ph_gen *g, ph_error *err)
 
 /* ---- templates ----------------------------------------------------------------------- */
 
-static void read_options(lua_State *L, int idx, ph_template *t)
+void ph_read_model_options(lua_State *L, int idx, ph_model_options *o, const char *where)
 {
-    ph_model_options *o = &t->options;
     o->temperature = o->top_p = NAN;
     o->top_k = o->seed = o->num_predict = o->num_ctx = -1;
     if (field(L, idx, "options") == LUA_TNIL) {
@@ -127,10 +126,10 @@ static void read_options(lua_State *L, int idx, ph_template *t)
         return;
     }
     if (!lua_istable(L, -1))
-        luaL_error(L, "%s: 'options' must be a table", t->file);
+        luaL_error(L, "%s: 'options' must be a table", where);
     int op = lua_gettop(L);
     char what[256];
-    snprintf(what, sizeof what, "%s: options", t->file);
+    snprintf(what, sizeof what, "%s: options", where);
     ph_sb_check_keys(L, op, OPTION_KEYS, what);
     o->temperature = number_in(L, op, "temperature", 0, 2, what);
     o->top_p = number_in(L, op, "top_p", 0, 1, what);
@@ -250,7 +249,7 @@ static int template_trampoline(lua_State *L)
         luaL_error(L, "%s: 'name' must be \"%s\", the file's name", t->file, t->name);
     lua_pop(L, 1);
     read_tools(L, 1, g, t);
-    read_options(L, 1, t);
+    ph_read_model_options(L, 1, &t->options, t->file);
     t->schema = read_flag(L, 1, "schema", t->file);
     t->batch = read_flag(L, 1, "batch", t->file);
     if (field(L, 1, "user") != LUA_TFUNCTION)

@@ -49,3 +49,38 @@ describe("request body schema", function()
     assert.is_nil(b.format)
   end)
 end)
+
+describe("request body options", function()
+  after_each(function() H.cleanup() end)
+
+  it("take a tier's options over its template's, and leave the rest as the template says", function()
+    local sim = H.start_sim("--profile instant")
+    local dir = H.scratch_tree()
+    H.write(dir .. "/policies/tiers.lua", [[return {
+      tiers = { hot = { kind = "llm", template = "compact", options = { temperature = 0.9, seed = 7 } },
+                plain = { kind = "llm", template = "compact" } },
+      chain = function(ctx) return { ctx.game.tier, "heuristic", "emergency" } end }]])
+    local host = H.open(dir, { url = sim.url, cache = false })
+    local sent = {}
+    for _, tier in ipairs({ "hot", "plain" }) do
+      H.plan(host, { snapshot = H.snapshot("hello_companion"), game = ('{"tier":"%s"}'):format(tier) })
+      sent[tier] = H.cjson.decode(sim.last_body()).options
+    end
+    assert.same({ 0.9, 7 }, { sent.hot.temperature, sent.hot.seed })
+    assert.is_nil(sent.plain.seed)
+    assert.not_equal(0.9, sent.plain.temperature)
+    assert.equal(sent.plain.num_predict, sent.hot.num_predict)    -- the template's, in both
+    host:close()
+    sim.stop()
+  end)
+
+  it("refuse a bad tier option with the tier's name", function()
+    local dir = H.scratch_tree()
+    H.write(dir .. "/policies/tiers.lua", [[return {
+      tiers = { hot = { kind = "llm", template = "compact", options = { temperature = 7 } } },
+      chain = function() return { "hot" } end }]])
+    local host, msg = H.planhost.open({ root = dir })
+    assert.is_nil(host)
+    assert.matches("policies/tiers.lua: tier hot: options", msg, 1, true)
+  end)
+end)
