@@ -5,6 +5,8 @@
 #   2. The same corpus re-parsed with lua-cjson after every piece (what most clients do).
 #   3. Host CPU per streamed plan vs a bare libcurl client, against `planhost sim --profile
 #      instant` — a SIMULATED server, so the figure is client work, not model latency.
+#   Peers from tests/bench/peers (npm ones installed into build/bench/node, each skipped with one
+#   line when it cannot be installed or run); last, the DESIGN.md budgets met or not.
 set -u
 cd "$(dirname "$0")/../.."
 out=build/bench
@@ -18,6 +20,19 @@ if ! have_pkg libyajl-dev; then
   echo "make bench: installing libyajl-dev (the yajl peer)"
   $SUDO apt-get install -y -qq libyajl-dev >/dev/null 2>&1 || echo "make bench: libyajl-dev unavailable; yajl column skipped"
 fi
+# Node peers (tests/bench/peers/package.json, exact versions, lock file) go to build/bench/node.
+node_dir=$out/node
+node_peers=""
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  if ! cmp -s tests/bench/peers/package-lock.json "$node_dir/package-lock.json" || [ ! -d "$node_dir/node_modules/ollama" ]; then
+    echo "make bench: installing the Node peers (@streamparser/json, ollama) into $node_dir"
+    mkdir -p "$node_dir" && cp tests/bench/peers/package.json tests/bench/peers/package-lock.json "$node_dir/"
+    npm ci --prefix "$node_dir" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+      rm -f "$node_dir/package-lock.json"
+  fi
+  [ -d "$node_dir/node_modules/ollama" ] && [ -f "$node_dir/package-lock.json" ] && node_peers=yes
+fi
+[ -n "$node_peers" ] || echo "make bench: node/npm missing or npm ci failed; Node peers skipped"
 
 {
   echo "# planhost benchmarks"
@@ -66,6 +81,15 @@ fi
   echo
   lua5.4 tests/bench/reparse_cjson.lua tests/fixtures/plans
   echo
+  echo "## The same corpus and pieces through @streamparser/json (Node), a peer of the tokenizer table"
+  echo
+  if [ -n "$node_peers" ]; then
+    node tests/bench/peers/streamparser_bench.mjs tests/fixtures/plans "$node_dir" ||
+      echo "(skipped: the @streamparser/json bench failed, see its stderr)"
+  else
+    echo "(skipped: @streamparser/json could not be installed: node/npm missing or npm ci failed)"
+  fi
+  echo
   echo "## Host CPU per streamed plan (SIMULATED server: planhost sim --profile instant)"
   echo
 } >"$md"
@@ -92,6 +116,45 @@ for api in ollama openai; do
   fi
   echo >>"$md"
 done
+{
+  echo "## Client peers per streamed plan (same SIMULATED server and ollama body as above)"
+  echo
+  echo "The first two rows are copied from the ollama table above; each client measures its own process."
+  echo
+  echo "| client (ollama, compact, 400 requests) | CPU median µs | CPU p99 µs | wall median µs | wall p99 µs |"
+  echo "|---|---:|---:|---:|---:|"
+  grep -m 2 -E '^\| (planhost \(|bare libcurl)' "$md"
+  if [ -z "$url" ]; then
+    echo "| (skipped: the simulator did not start) |||||"
+  else
+    if command -v python3 >/dev/null 2>&1; then
+      python3 tests/bench/peers/python_client.py "$url" $out/body-ollama.json 400 ||
+        echo "| (skipped: the Python client failed, see its stderr) |||||"
+    else
+      echo "| (skipped: python3 is not installed) |||||"
+    fi
+    if [ -n "$node_peers" ]; then
+      node tests/bench/peers/ollama_client.mjs "$url" $out/body-ollama.json 400 "$node_dir" ||
+        echo "| (skipped: the ollama-js client failed, see its stderr) |||||"
+    else
+      echo "| (skipped: the ollama npm client could not be installed) |||||"
+    fi
+  fi
+  echo
+} >"$md.peers"
+cat "$md.peers" >>"$md" && rm -f "$md.peers"
+{
+  echo "## One poll with 1,000 requests pending and nothing ready"
+  echo
+  if cc $CFLAGS -DPH_SOURCE_ROOT="\"$(pwd)\"" tests/bench/poll_bench.c build/libplanhost.a \
+      $(pkg-config --libs lua5.4) -lcurl -lxxhash -lm -ldl -lpthread -o $out/poll_bench; then
+    (ulimit -n 4096 2>/dev/null; $out/poll_bench examples/snapshots/hello_companion.json)
+  fi
+  echo
+} >>"$md"
 sh tests/bench/embed_bench.sh build >>"$md"
 echo >>"$md"
+lua5.4 tests/bench/batch_bench.lua >>"$md" || echo "(batching bench failed: see its stderr above)" >>"$md"
+echo >>"$md"
+lua5.4 tests/bench/peers/budgets.lua "$md" >"$md.budgets" && cat "$md.budgets" >>"$md"; rm -f "$md.budgets"
 cat "$md"

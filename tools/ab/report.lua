@@ -128,6 +128,8 @@ local function md(e, arms, order, cmps, meta)
     e.repetitions and (", interleaved across arms (A B, then B A, ...), %d repetitions"):format(e.repetitions) or "",
     meta.when))
   add("Intervals: 95%; latency intervals are percentile bootstraps (2,000 resamples, seed 1); rates use Wilson intervals.")
+  add("Prompt tokens are the server's own counts where it reports them (Ollama's prompt_eval_count leaves out a prefix")
+  add("it had cached, so they can be far below the prompt's size); otherwise characters / 4.")
   add("")
   add("| arm | trials | prompt chars (median) | prompt tokens (median) | completion tokens (median) | first step ms: median | total ms: mean | total ms: median | total ms: p95 | valid | fallback | cache hits |")
   add("|---|---:|---:|---:|---:|---|---|---|---|---|---|---:|")
@@ -140,6 +142,16 @@ local function md(e, arms, order, cmps, meta)
       a.first_step and ci(a.first_step.median) or "—", a.total and ci(a.total.mean) or "—",
       a.total and ci(a.total.median) or "—", a.total and ci(a.total.p95) or "—",
       pct(a.validity), pct(a.fallback_rate), a.cache_hits))
+  end
+  add("")
+  add("First step (submission to the first step event), ms:")
+  add("")
+  add("| arm | n | mean | median | p95 |")
+  add("|---|---:|---|---|---|")
+  for _, name in ipairs(order) do
+    local f = arms[name].first_step
+    add(("| %s | %d | %s | %s | %s |"):format(name, f and f.n or 0, f and ci(f.mean) or "—",
+      f and ci(f.median) or "—", f and ci(f.p95) or "—"))
   end
   add("")
   for _, name in ipairs(order) do
