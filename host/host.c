@@ -54,6 +54,9 @@ struct ph_host {
     req_node *requests;           /* pending, and finished ones not yet swept; oldest first */
     req_node *last;               /* the newest, where submit appends */
     unsigned long slots_freed;    /* endpoint transfers ended, as of the last tick */
+    int max_pending;
+    size_t max_snapshot;
+    int npending;                 /* nodes not finished (counted from a successful submit) */
     ph_latency *latency;
     ph_cache *cache;              /* shared by every generation: keys carry the script hash */
     ph_metrics *metrics;
@@ -151,12 +154,20 @@ int ph_host_reload(ph_host *h, ph_error *err)
     return 0;
 }
 
+static void mark_finished(ph_host *h, req_node *n)
+{
+    if (!n->finished) {
+        n->finished = 1;
+        h->npending--;
+    }
+}
+
 static void request_finished(void *host, ph_req *r)
 {
     ph_host *h = host;
     for (req_node *n = h->requests; n; n = n->next)
         if (n->req == r)
-            n->finished = 1;
+            mark_finished(h, n);
 }
 
 /* Frees requests whose plan event is queued. Runs outside every request callback. */
@@ -251,6 +262,8 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
     if (setup_endpoints(h, cfg, err) != 0)
         return -1;
     h->keep_alive = cfg->keep_alive ? strdup(cfg->keep_alive) : NULL;
+    h->max_pending = cfg->max_pending > 0 ? cfg->max_pending : PH_DEFAULT_MAX_PENDING;
+    h->max_snapshot = cfg->max_snapshot > 0 ? cfg->max_snapshot : PH_DEFAULT_MAX_SNAPSHOT;
     h->budget_ms = cfg->budget_ms > 0 ? cfg->budget_ms : 0;
     ph_req_env env = {h->http, h->endpoints, h->nendpoints, h->keep_alive,
                       cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000,
@@ -362,8 +375,25 @@ void ph_host_close(ph_host *h)
     free(h);
 }
 
+/* The caps a submission must pass: snapshot size, pending requests. */
+static int admit(ph_host *h, const ph_request_opts *o, ph_error *err)
+{
+    if (o->len > h->max_snapshot)
+        return ph_error_set(err, PH_ERR_LIMIT, "snapshot: %zu bytes, over the cap of %zu (max_snapshot)", o->len,
+                            h->max_snapshot);
+    if (o->game && strlen(o->game) > h->max_snapshot)
+        return ph_error_set(err, PH_ERR_LIMIT, "game context: over the cap of %zu bytes (max_snapshot)",
+                            h->max_snapshot);
+    if (ph_host_pending(h) >= h->max_pending)
+        return ph_error_set(err, PH_ERR_LIMIT, "%d requests pending, the cap (max_pending): drain events and retry",
+                            h->max_pending);
+    return 0;
+}
+
 unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err)
 {
+    if (admit(h, o, err) != 0)
+        return 0;
     ph_request_opts opts = *o;
     if (opts.budget_ms <= 0)
         opts.budget_ms = h->budget_ms;
@@ -389,6 +419,8 @@ unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err
     }
     if (ph_req_ended(n->req))
         n->finished = 1;          /* it ended while starting (a cache hit, a heuristic chain) */
+    else
+        h->npending++;
     h->next_request++;
     ph_metrics_submitted(h->metrics);
     return id;
@@ -399,19 +431,13 @@ int ph_host_cancel(ph_host *h, unsigned long request)
     for (req_node *n = h->requests; n; n = n->next)
         if (!n->finished && ph_req_id(n->req) == request) {
             ph_req_cancel(n->req);
-            n->finished = 1;
+            mark_finished(h, n);
             return 0;
         }
     return -1;
 }
 
-int ph_host_pending(const ph_host *h)
-{
-    int k = 0;
-    for (const req_node *n = h->requests; n; n = n->next)
-        k += !n->finished;
-    return k;
-}
+int ph_host_pending(const ph_host *h) { return h->npending; }
 
 /* One look at the files: a change is acted on once it has held still for an interval. */
 static void check_files(ph_host *h)

@@ -52,7 +52,7 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "max_in_flight", "cache", "cache_entries",
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "max_in_flight", "max_pending", "max_snapshot", "cache", "cache_entries",
     "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
@@ -132,6 +132,10 @@ static int l_open(lua_State *L)
         cfg.max_response = (size_t)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "max_in_flight");
         cfg.max_in_flight = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "max_pending");
+        cfg.max_pending = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "max_snapshot");
+        cfg.max_snapshot = (size_t)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "cache");
         cfg.cache_off = !lua_isnil(L, -1) && !lua_toboolean(L, -1);
         lua_getfield(L, 1, "cache_entries");

@@ -60,6 +60,9 @@ typedef struct ph_host_config {
     const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
     int nendpoints;         /* at most PH_MAX_ENDPOINTS */
     int max_in_flight;      /* per endpoint when the endpoint does not say [0: no cap] */
+    int max_pending;        /* requests submitted and not ended; past it submit refuses with
+                               PH_ERR_LIMIT (back-pressure) [PH_DEFAULT_MAX_PENDING] */
+    size_t max_snapshot;    /* bytes of one snapshot (and of a game object) [1 MiB] */
     /* The plan cache (policies/cache.lua says what counts and what is kept; without that
      * file the cache is off). */
     int cache_off;          /* nonzero: no plan cache, whatever policies/cache.lua says */
@@ -71,6 +74,8 @@ typedef struct ph_host_config {
 } ph_host_config;
 
 #define PH_MAX_ENDPOINTS 16
+#define PH_DEFAULT_MAX_PENDING 10000
+#define PH_DEFAULT_MAX_SNAPSHOT (1u << 20)
 
 #define PH_DEFAULT_MODEL "qwen2.5:7b-instruct"
 
@@ -135,7 +140,9 @@ int ph_host_reload(ph_host *h, ph_error *err);
 /* Submits a request. Returns its id (> 0): the request then ends in exactly one plan event
  * (after step and fallback events) delivered by ph_host_poll, unless cancelled. Returns 0
  * with `err` filled when the request cannot be made at all (malformed snapshot: PH_ERR_JSON
- * with the byte offset; unknown template: PH_ERR_NOTFOUND); no event follows then. */
+ * with the byte offset; unknown template: PH_ERR_NOTFOUND; a snapshot over max_snapshot or
+ * max_pending requests already pending: PH_ERR_LIMIT — drain events and retry); no event
+ * follows then. */
 unsigned long ph_host_submit(ph_host *h, const ph_request_opts *o, ph_error *err);
 
 /* Cancels a pending request: no further event is delivered for it. Returns 0, or -1 for an
