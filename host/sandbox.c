@@ -534,6 +534,7 @@ static int open_all(lua_State *L)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    ph_sb_guard_patterns(L);                 /* sandbox_pattern.c */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
     lua_pushboolean(L, 0);

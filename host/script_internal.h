@@ -74,6 +74,10 @@ void ph_registry_compile(lua_State *L, int idx, ph_registry *r);
  * a buffer, then raises it with the caller's position. Never returns. */
 int ph_sb_raisef(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Replaces string.find/match/gmatch/gsub with guards refusing patterns that could backtrack
+ * for hours on their subject (sandbox_pattern.c). Call once, in the fresh state. */
+void ph_sb_guard_patterns(lua_State *L);
+
 /* Raises unless every key of the table at `idx` is a string listed in `known` (NULL
  * ended); `what` names the table in the message. */
 void ph_sb_check_keys(lua_State *L, int idx, const char *const *known, const char *what);
