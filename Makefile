@@ -29,7 +29,7 @@ LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%=$(OUT)/%.o)
 HEADERS  := $(wildcard host/*.h)
 
-.PHONY: all asan deps test run check bench clean help
+.PHONY: all asan deps test run check bench fuzz memcheck clean help
 
 all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so $(OUT)/game_loop
 
@@ -85,6 +85,63 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh
 
+# Every integration spec under valgrind memcheck (tests/memcheck.sh); installs valgrind.
+memcheck: deps
+	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q "ok installed" || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	@$(MAKE) --no-print-directory all
+	@sh tests/memcheck.sh
+
+# ---- fuzzing: libFuzzer through clang, into build/fuzz/ (needs clang and libclang-rt-dev) ----
+# The library sources are compiled again with clang (ASan + UBSan + libFuzzer's coverage) into
+# build/fuzz/obj/; the gcc builds are not touched. Each tests/fuzz/fuzz_NAME.c links into
+# build/fuzz/fuzz_NAME. `make fuzz` builds them, makes the seed corpora (tests/fuzz/seeds.sh),
+# replays tests/fuzz/regressions/NAME-*, then fuzzes each target FUZZ_SECONDS seconds; it fails
+# when any target crashes (the input lands in build/fuzz/artifacts/, the log in build/fuzz/logs/).
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 65536
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_TARGETS := jsonstream planparse framing snaphash serve_body
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -g -O1 $(LUA_INC) -Ihost $(FUZZ_SAN)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: host/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/libplanhost.a: $(LIB_SRC:%=$(FUZZ_DIR)/obj/%.o)
+	rm -f $@; ar rcs $@ $^
+
+# serve_body.c belongs to the command, not the library.
+$(FUZZ_DIR)/fuzz_serve_body: $(FUZZ_DIR)/obj/serve_body.o
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libplanhost.a $(HEADERS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DPH_SOURCE_ROOT='"$(CURDIR)"' -o $@ \
+	  $(filter %.c %.o,$^) $(FUZZ_DIR)/libplanhost.a $(LUA_LIB) $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/seeds.sh $(FUZZ_DIR)/corpus
+	@mkdir -p $(FUZZ_DIR)/logs $(FUZZ_DIR)/artifacts; failed=""; \
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	for t in $(FUZZ_TARGETS); do \
+	  bin=$(FUZZ_DIR)/fuzz_$$t; log=$(FUZZ_DIR)/logs/$$t.log; \
+	  regs=$$(ls tests/fuzz/regressions/$$t-* 2>/dev/null || true); \
+	  if [ -n "$$regs" ] && ! $$bin $$regs >$$log 2>&1; then \
+	    echo "fuzz $$t: FAILED on a regression input (log $$log)"; \
+	  elif ! $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+	       -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus/$$t >$$log 2>&1; then \
+	    echo "fuzz $$t: FAILED (log $$log, input in $(FUZZ_DIR)/artifacts/)"; \
+	  else \
+	    echo "fuzz $$t: $$(sed -n 's/^#[0-9]*[[:space:]]*DONE[[:space:]]*//p' $$log | tail -n 1)"; \
+	    continue; \
+	  fi; \
+	  failed="$$failed $$t"; \
+	  grep -m1 -A 24 -E '^==[0-9]+==|runtime error|^fuzz_' $$log | sed 's/^/    /'; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make fuzz: crashes in:$$failed"; exit 1; fi
+
 clean:
 	rm -rf build
 
@@ -94,5 +151,7 @@ help:
 	@echo "make deps    install missing Debian packages"
 	@echo "make asan    sanitizer build into build/asan/"
 	@echo "make bench   performance figures against peers, into build/bench/BENCH.md"
+	@echo "make memcheck  the integration specs under valgrind memcheck"
+	@echo "make fuzz    libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS (60) s"
 
 $(OUT)/cli.o: CFLAGS += -DPH_SOURCE_ROOT='"$(CURDIR)"'

@@ -161,9 +161,15 @@ static ph_frame_status fail(ph_framing *f, const char *fmt, ...)
     return f->status;
 }
 
-/* Records the server's own error words and hands them to the error callback. */
+/* Records the server's own error words and hands them to the error callback. The words are
+ * a C string from here on: they end at a NUL byte, and none at all reads NO_WORDS. */
 static ph_frame_status server_error(ph_framing *f, const char *msg, size_t len)
 {
+    const char *nul = memchr(msg, '\0', len);
+    if (nul)
+        len = (size_t)(nul - msg);
+    if (len == 0)
+        msg = NO_WORDS, len = sizeof NO_WORDS - 1;
     ph_buf_reset(&f->err);
     ph_buf_add(&f->err, msg, utf8_cut(msg, len, ERR_CAP));
     f->status = PH_FRAME_ERROR;

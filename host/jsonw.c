@@ -6,6 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0 when it is not one. s[0] >= 0x80. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
 int ph_jsonw_str(ph_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -14,6 +31,17 @@ int ph_jsonw_str(ph_buf *b, const char *s, size_t len)
     size_t run = 0;  /* start of the pending run of bytes that need no escape */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {             /* well-formed UTF-8 passes; anything else becomes U+FFFD */
+            size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+            if (n) {
+                i += n - 1;
+                continue;
+            }
+            if (ph_buf_add(b, s + run, i - run) || ph_buf_add(b, "\\ufffd", 6))
+                return -1;
+            run = i + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         if (ph_buf_add(b, s + run, i - run))

@@ -1,7 +1,8 @@
 /* jsonw — small helpers for writing JSON text into a ph_buf.
  *
  * Used for events and request bodies: strings are escaped per RFC 8259 (control characters
- * as \u00XX, UTF-8 passed through), numbers are written so they read back the same. The
+ * as \u00XX, well-formed UTF-8 passed through, any other byte written as \ufffd so the
+ * output is always valid JSON text whatever a server sent), numbers are written so they read back the same. The
  * caller places commas and brackets; these only write values. Depends on buf. */
 #ifndef PH_JSONW_H
 #define PH_JSONW_H

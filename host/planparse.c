@@ -433,7 +433,8 @@ static void rescan(ph_planparse *p)
     ph_buf_reset(b);
     if (p->cand.len > 1)
         ph_buf_add(b, p->cand.data + 1, p->cand.len - 1);
-    ph_buf_add(b, p->replay.data + p->rpos, p->replay.len - p->rpos);
+    if (p->replay.len > p->rpos)       /* (replay may never have been allocated) */
+        ph_buf_add(b, p->replay.data + p->rpos, p->replay.len - p->rpos);
     p->replayed += b->len;
     if (b->failed || p->replayed > MAX_REPLAY) {
         fail(p, "the model output needs too much re-scanning");

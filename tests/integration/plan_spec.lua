@@ -218,4 +218,20 @@ describe("streaming order against a slow simulated model", function()
     assert.is_true(plan.first_step_ms < plan.total_ms)
     host:close()
   end)
+
+  it("keeps every event valid JSON when the server's error words are not UTF-8", function()
+    local path = os.tmpname()
+    H.write(path, '{"record":"planhost","version":1,"api":"ollama","path":"/api/chat","status":200,"content_type":"application/x-ndjson"}\n'
+      .. ('{"t_ms":1,"b64":"%s"}\n'):format(H.b64('{"error":"broken \xff\xfe\xc0\xaf words"}\n')))
+    local bad = H.start_sim("--replay " .. path)
+    local host = H.open(nil, { url = bad.url, cache = false })
+    local plan, events = H.plan(host, { snapshot = hello })
+    bad.stop(); os.remove(path)
+    assert.equal("heuristic", plan.source)
+    for _, ev in ipairs(events) do
+      assert.is_not_nil(utf8.len(ev.json), "not UTF-8: " .. ev.json)
+      assert.is_table(H.cjson.decode(ev.json))
+    end
+    host:close()
+  end)
 end)
