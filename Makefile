@@ -29,7 +29,7 @@ LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%=$(OUT)/%.o)
 HEADERS  := $(wildcard host/*.h)
 
-.PHONY: all asan deps test run check bench fuzz memcheck clean help
+.PHONY: all asan deps test run check bench fuzz fuzz-run memcheck clean help
 
 all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so $(OUT)/game_loop
 
@@ -121,7 +121,20 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libplanhost.a $(HEADERS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DPH_SOURCE_ROOT='"$(CURDIR)"' -o $@ \
 	  $(filter %.c %.o,$^) $(FUZZ_DIR)/libplanhost.a $(LUA_LIB) $(LIBS)
 
-fuzz: $(FUZZ_BINS)
+FUZZ_PKGS    := clang libclang-rt-dev
+
+# Installs clang and libFuzzer's runtime when missing, then builds and runs (fuzz-run).
+fuzz: deps
+	@missing=""; for p in $(FUZZ_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make fuzz: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BINS)
 	@sh tests/fuzz/seeds.sh $(FUZZ_DIR)/corpus
 	@mkdir -p $(FUZZ_DIR)/logs $(FUZZ_DIR)/artifacts; failed=""; \
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \

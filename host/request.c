@@ -187,6 +187,7 @@ static void run_tier(ph_req *r);
 /* The current tier failed with r->a.reason: ask the policy, say so, go on. */
 void ph_req_next_tier(ph_req *r)
 {
+    r->batch_size = 0;             /* whatever answers now, it is not the batch */
     const ph_policy *p = ph_gen_policy(r->gen);
     const ph_tier *from = r->a.tier;
     char reason[32], message[512];

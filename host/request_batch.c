@@ -8,17 +8,20 @@
  *
  * The answer array is parsed as it streams (planparse in batch mode). Each element goes to
  * the member whose agent id it names — or, when it names a 1-based position instead, the
- * member at that position; without an agent_id, the element's position. A step whose element
- * has not said its agent yet waits in the batch until it does; the element's plan is the
- * member's plan, delivered as the element closes (the member's attempt ends there and the
- * chain in request.c decides, as for a single request). An element for an agent already
- * answered is ignored. When the transfer ends, every member not answered fails alone (the
- * transfer's reason, or "parse": missing from the answer) and goes on down its own chain.
+ * member at that position; without an agent_id, the element's position. When the element
+ * names its agent before its steps (as prompts/batch.lua asks), each step goes to the member
+ * as it closes (a step event at once); otherwise its steps wait in the batch until the
+ * element closes. The element's plan is the member's plan, delivered as the element closes
+ * (the member's attempt ends there and the chain in request.c decides, as for a single
+ * request). An element for an agent already answered is ignored. When the transfer ends
+ * (or breaks), the parser first hands out what arrived — an element cut off is a partial
+ * plan — then every member not answered fails alone (the stream's or the transfer's reason,
+ * or "parse": missing from the answer) and goes on down its own chain.
  *
  * A queued member leaves the queue when cancelled or when PH_QUEUE_MARGIN_MS of its budget
  * is left (then it goes to its next tier, reason "deadline"); a member in flight leaves when
- * cancelled or when its budget ends (reason "timeout"). A batch whose members all left is
- * cancelled. See request.h. */
+ * cancelled, or when its budget ends: with its complete steps as a partial plan, else
+ * reason "timeout". A batch whose members all left is cancelled. See request.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +60,8 @@ struct ph_batch {
     ph_buf held;
     held_step steps[64];
     int nheld;
+    int routed;                /* the current element's member slot, once its steps name it; -1 */
+    char stream_error[256];    /* the stream broke: members not answered fail with it at the end */
 };
 
 ph_batcher *ph_batcher_new(void) { return calloc(1, sizeof(ph_batcher)); }
@@ -118,9 +123,17 @@ static int slot_for(const struct ph_batch *b, const char *agent)
 static int on_step(void *ud, const ph_pp_step *s)
 {
     struct ph_batch *b = ud;
-    if (b->nheld < 64 && ph_buf_add(&b->held, s->json, s->len) == 0) {
-        b->steps[b->nheld++] = (held_step){s->index, b->held.len - s->len, s->len};
+    if (s->agent && b->routed < 0 && b->nheld == 0) {   /* agent_id came first: route now */
+        int slot = slot_for(b, s->agent);
+        if (slot >= 0 && b->members[slot] && !b->answered[slot])
+            b->routed = slot;
     }
+    if (b->routed >= 0 && b->members[b->routed]) {       /* a step event as the step closes */
+        ph_req_take_step(b->members[b->routed], b->tmpl->tools, b->tmpl->ntools, s);
+        return 0;
+    }
+    if (b->nheld < 64 && ph_buf_add(&b->held, s->json, s->len) == 0)
+        b->steps[b->nheld++] = (held_step){s->index, b->held.len - s->len, s->len};
     return 0;
 }
 
@@ -140,9 +153,12 @@ static ph_req *detach(struct ph_batch *b, int slot)
 static int on_plan(void *ud, const ph_pp_plan *p)
 {
     struct ph_batch *b = ud;
-    int slot = slot_for(b, p->agent);
+    int slot = b->routed >= 0 ? b->routed : slot_for(b, p->agent);
     b->elements++;
+    b->routed = -1;
     ph_req *m = slot >= 0 && !b->answered[slot] ? detach(b, slot) : NULL;
+    if (m && p->partial && b->stream_error[0])
+        snprintf(m->a.break_reason, sizeof m->a.break_reason, "stream_error");
     if (m) {
         for (int i = 0; i < b->nheld; i++) {
             held_step *h = &b->steps[i];
@@ -179,12 +195,13 @@ static int on_done_frame(void *ud, const ph_frame_stats *st)
     return 0;
 }
 
+/* Members are failed at the end of the transfer, after the parser has handed out what
+ * arrived (an element cut off here is still a partial plan). */
 static int on_stream_error(void *ud, const char *message)
 {
     struct ph_batch *b = ud;
-    for (int i = 0; i < b->n; i++)
-        if (b->members[i])
-            ph_req_fail(b->members[i], "stream_error", message);
+    if (!b->stream_error[0])
+        snprintf(b->stream_error, sizeof b->stream_error, "%s", message ? message : "the stream broke");
     return 1;
 }
 
@@ -219,6 +236,8 @@ static void on_http_done(void *ud, const ph_http_result *res)
             ph_req *m = b->members[i];
             if (!m)
                 continue;
+            if (b->stream_error[0])
+                ph_req_fail(m, "stream_error", b->stream_error);
             ph_req_classify_http(m, res);
             ph_req_fail(m, "parse", "the agent is missing from the batch answer");
             detach(b, i);
@@ -310,6 +329,7 @@ static void dispatch(ph_batcher *q, int k)
     b->tier = first->a.tier;
     b->tmpl = first->a.tmpl;
     b->left = b->n;
+    b->routed = -1;
     ph_buf_init(&b->held, 1u << 20);
     int allowed = ph_req_llm_allowed(b->members[0]);
     b->ep = b->members[0]->a.ep;
@@ -370,6 +390,31 @@ double ph_batcher_tick(ph_batcher *q, double now)
         dispatch(q, k);
     }
     return INFINITY;
+}
+
+void ph_req_batch_expire(ph_req *r)
+{
+    struct ph_batch *b = r->batch;
+    int slot = -1;
+    for (int i = 0; b && i < b->n; i++)
+        if (b->members[i] == r)
+            slot = i;
+    if (slot >= 0 && b->routed == slot)
+        b->routed = -1;                    /* the rest of its element goes nowhere */
+    ph_req_batch_leave(r);
+    attempt *a = &r->a;
+    if (a->nsteps > 0) {                   /* its complete steps so far: a partial plan */
+        char id[64];
+        snprintf(id, sizeof id, "partial-%lu", r->id);
+        ph_pp_plan p = {.plan_id = id, .nsteps = a->nsteps, .partial = 1};
+        snprintf(a->break_reason, sizeof a->break_reason, "timeout");
+        ph_req_take_plan(r, &p);
+        a->closed_ms = ph_req_now();
+        ph_req_llm_done(r);
+        return;
+    }
+    ph_req_fail(r, "timeout", "the batch answer did not reach this agent within its budget");
+    ph_req_next_tier(r);
 }
 
 void ph_req_batch_leave(ph_req *r)

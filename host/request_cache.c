@@ -292,11 +292,8 @@ void ph_req_tick(ph_req *r, double now_ms, int slots_freed)
     if (!ph_req_waiting(r))
         return;
     if (r->batch) {                /* in a batch in flight: leaves it when its budget ends */
-        if (now_ms >= r->start_ms + (double)r->budget_ms) {
-            ph_req_batch_leave(r);
-            ph_req_fail(r, "timeout", "the batch answer did not reach this agent within its budget");
-            ph_req_next_tier(r);
-        }
+        if (now_ms >= r->start_ms + (double)r->budget_ms)
+            ph_req_batch_expire(r);    /* keeps its complete steps as a partial plan */
         return;
     }
     if (r->slot_wait && (slots_freed || now_ms >= r->wait_until_ms)) {

@@ -106,6 +106,9 @@ int ph_req_llm_allowed(ph_req *r);
  * queue or the batch in flight (cancel, free, budget end). */
 int ph_req_batch_join(ph_req *r);
 void ph_req_batch_leave(ph_req *r);
+/* request_batch.c: r's budget ended while its batch streams: it leaves, delivering its
+ * complete steps as a partial plan (the tier's partial rules decide), else timeout. */
+void ph_req_batch_expire(ph_req *r);
 
 /* request.c: a slot waiter tries its tier again (or, past its wait, the next tier). */
 void ph_req_retry_slot(ph_req *r, double now_ms);
