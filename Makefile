@@ -5,7 +5,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer into build/asan/.
 
 DEB_PKGS := pkg-config liblua5.4-dev lua5.4 lua-cjson libxxhash-dev libcurl4-openssl-dev \
-            lua-busted libmicrohttpd-dev curl
+            lua-busted libmicrohttpd-dev curl clang libclang-rt-dev
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CC       ?= cc
@@ -29,7 +29,7 @@ LIB_OBJ  := $(LIB_SRC:%=$(OUT)/%.o)
 CLI_OBJ  := $(CLI_SRC:%=$(OUT)/%.o)
 HEADERS  := $(wildcard host/*.h)
 
-.PHONY: all asan deps test run check bench fuzz fuzz-run memcheck clean help
+.PHONY: all asan deps test run check bench fuzz fuzz-run fuzz-smoke memcheck soak clean help
 
 all: $(OUT)/libplanhost.a $(OUT)/planhost $(OUT)/planhost.so $(OUT)/game_loop
 
@@ -70,6 +70,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all asan
+	@$(MAKE) --no-print-directory -s $(FUZZ_BINS) >/dev/null
 	@sh tests/run.sh
 
 run: deps
@@ -84,6 +85,11 @@ check: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh
+
+# 10,000 requests through the embedding API and planhost serve with faults, cancels and
+# reloads (tests/soak/soak.lua; SOAK_ARGS="--requests 2000 --mode api" for a shorter run).
+soak: all
+	@./build/planhost lua tests/soak/soak.lua $(SOAK_ARGS)
 
 # Every integration spec under valgrind memcheck (tests/memcheck.sh); installs valgrind.
 memcheck: deps
@@ -122,6 +128,7 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libplanhost.a $(HEADERS)
 	  $(filter %.c %.o,$^) $(FUZZ_DIR)/libplanhost.a $(LUA_LIB) $(LIBS)
 
 FUZZ_PKGS    := clang libclang-rt-dev
+FUZZ_SMOKE_RUNS ?= 20000
 
 # Installs clang and libFuzzer's runtime when missing, then builds and runs (fuzz-run).
 fuzz: deps
@@ -133,6 +140,25 @@ fuzz: deps
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@$(MAKE) --no-print-directory fuzz-run
+
+# What make test runs (tests/run.sh): each target over a fresh copy of the seed corpus with a
+# fixed seed and a fixed number of runs, after its regressions, so the same tree gives the
+# same result on every machine; prints one "fuzz NAME: ok|FAILED" line per target.
+fuzz-smoke: $(FUZZ_BINS)
+	@rm -rf $(FUZZ_DIR)/smoke && sh tests/fuzz/seeds.sh $(FUZZ_DIR)/smoke >/dev/null
+	@mkdir -p $(FUZZ_DIR)/logs; failed=0; export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	for t in $(FUZZ_TARGETS); do \
+	  bin=$(FUZZ_DIR)/fuzz_$$t; log=$(FUZZ_DIR)/logs/smoke-$$t.log; \
+	  regs=$$(ls tests/fuzz/regressions/$$t-* 2>/dev/null || true); \
+	  if { [ -z "$$regs" ] || $$bin $$regs >$$log 2>&1; } && \
+	     $$bin -seed=1 -runs=$(FUZZ_SMOKE_RUNS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
+	       -artifact_prefix=$(FUZZ_DIR)/smoke-$$t- $(FUZZ_DIR)/smoke/$$t >>$$log 2>&1; then \
+	    echo "fuzz $$t: ok ($(FUZZ_SMOKE_RUNS) runs, seed 1)"; \
+	  else \
+	    echo "fuzz $$t: FAILED (log $$log)"; failed=1; \
+	    grep -m1 -A 24 -E '^==[0-9]+==|runtime error|^fuzz_' $$log | sed 's/^/    /'; \
+	  fi; \
+	done; exit $$failed
 
 fuzz-run: $(FUZZ_BINS)
 	@sh tests/fuzz/seeds.sh $(FUZZ_DIR)/corpus
@@ -165,6 +191,7 @@ help:
 	@echo "make asan    sanitizer build into build/asan/"
 	@echo "make bench   performance figures against peers, into build/bench/BENCH.md"
 	@echo "make memcheck  the integration specs under valgrind memcheck"
+	@echo "make soak    10,000 requests with faults, cancels and reloads; report in build/soak/SOAK.md"
 	@echo "make fuzz    libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS (60) s"
 
 $(OUT)/cli.o: CFLAGS += -DPH_SOURCE_ROOT='"$(CURDIR)"'

@@ -2,7 +2,8 @@
 # The test suite, as `make test` runs it: the whole busted suite twice, first on the normal
 # build (stock lua5.4 loading build/planhost.so), then inside the sanitizer build
 # (build/asan/planhost's built-in interpreter, so ASan/UBSan watch every C line the specs
-# reach). Ends with one line "N passed, N failed" summing both runs; exits 1 on any failure.
+# reach), then each libFuzzer target for a fixed number of runs. Ends with one line
+# "N passed, N failed" summing them all; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -43,6 +44,18 @@ run_suite sanitizer env PLANHOST_BIN=build/asan/planhost \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build/asan/planhost lua /usr/bin/busted -o utfTerminal
+
+# The fuzz targets, a fixed number of runs each on a fixed seed (make fuzz-smoke): one test
+# per target. Longer fuzzing: make fuzz.
+echo "== fuzz targets (libFuzzer, deterministic smoke runs)"
+log=build/test-fuzz.log
+${MAKE:-make} --no-print-directory -s fuzz-smoke >"$log" 2>&1
+cat "$log"
+p=$(grep -c '^fuzz .*: ok' "$log")
+f=$(grep -c '^fuzz .*: FAILED' "$log")
+if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "!! the fuzz targets did not run"; fi
+pass=$((pass + p))
+fail=$((fail + f))
 
 echo
 echo "$pass passed, $fail failed"
