@@ -264,13 +264,15 @@ static int write_entity(ph_step *s, const ph_tool *tl, const ph_param *pr, const
         put_int(s->out, n);
         return 0;
     }
+    if (rc != -1 || v->kind != V_STR)      /* only a string has text to trim (found by fuzzing) */
+        return bad(s, tl, pr, "an entity id", v);
     const char *t = text_of(s, v);
     size_t len = v->len;
     while (len && is_space(t[len - 1]))
         len--;
     while (len && is_space(*t))
         t++, len--;
-    if (rc != -1 || v->kind != V_STR || !len)
+    if (!len)
         return bad(s, tl, pr, "an entity id", v);
     ph_jsonw_str(s->out, t, len);
     return 0;

@@ -33,7 +33,8 @@
 #define SRV_GRACE_MS 5000       /* at shutdown, how long open requests may still finish */
 #define SRV_FLUSH_MS 1000       /* then, how long their last bytes may take to go out */
 #define BUSY_POLL_MS 5          /* ph_host_poll slice while requests are pending */
-#define IDLE_WAIT_MS 1000       /* wake-pipe wait while nothing is pending */
+#define IDLE_WAIT_MS 100        /* wake-pipe wait while nothing is pending (the script watch
+                                   still looks at the files this often) */
 
 /* ---- the meeting point of the two sides ---------------------------------------------- */
 
@@ -191,13 +192,18 @@ static srv_stream *stream_of(loop *l, unsigned long id)
     return NULL;
 }
 
-/* Moves the host's events into their streams' buffers (reload events belong to nobody). */
+/* Moves the host's events into their streams' buffers; reload events (a saved script was
+ * taken, or refused and the last good one keeps serving) go to stderr. */
 static void route_events(loop *l)
 {
     ph_event ev;
     int moved = 0;
     pthread_mutex_lock(&l->s->mu);
     while (ph_host_next_event(l->h, &ev)) {
+        if (ev.kind == PH_EVENT_RELOAD) {
+            fprintf(stderr, "planhost serve: %s\n", ev.json);
+            continue;
+        }
         srv_stream *st = ev.request ? stream_of(l, ev.request) : NULL;
         if (!st || st->gone || st->failed || st->ended)
             continue;
@@ -469,7 +475,7 @@ int ph_serve_main(int argc, char **argv)
     int rc = parse_opts(argc, argv, &cfg, &o);
     if (rc != 0)
         return rc > 0 ? usage(stdout) : usage(stderr);
-    ph_host *h = ph_cli_open_host(&o, 0);
+    ph_host *h = ph_cli_open_host(&o, 1);  /* saved scripts reload while it serves */
     if (!h)
         return 1;
     srv_server s;

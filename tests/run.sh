@@ -2,7 +2,7 @@
 # The test suite, as `make test` runs it: the whole busted suite twice, first on the normal
 # build (stock lua5.4 loading build/planhost.so), then inside the sanitizer build
 # (build/asan/planhost's built-in interpreter, so ASan/UBSan watch every C line the specs
-# reach), then each libFuzzer target for a fixed number of runs. Ends with one line
+# reach), then each libFuzzer target over its regressions and seed corpus. Ends with one line
 # "N passed, N failed" summing them all; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -45,9 +45,9 @@ run_suite sanitizer env PLANHOST_BIN=build/asan/planhost \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build/asan/planhost lua /usr/bin/busted -o utfTerminal
 
-# The fuzz targets, a fixed number of runs each on a fixed seed (make fuzz-smoke): one test
-# per target. Longer fuzzing: make fuzz.
-echo "== fuzz targets (libFuzzer, deterministic smoke runs)"
+# The fuzz targets over their regressions and seed corpora (make fuzz-smoke): one test per
+# target. Fuzzing proper (mutation for a set time): make fuzz.
+echo "== fuzz targets (libFuzzer: regressions and seed corpora)"
 log=build/test-fuzz.log
 ${MAKE:-make} --no-print-directory -s fuzz-smoke >"$log" 2>&1
 cat "$log"

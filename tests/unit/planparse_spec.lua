@@ -308,4 +308,23 @@ describe("planparse", function()
         one([[{"act":"UseItem","item_name":"a\"b\\c\n\u0001"}]]))
     end)
   end)
+
+  it("drops an entity parameter that is not an id, whatever its JSON type, at every piece size", function()
+    -- regression: the entity writer trimmed the text of values that have none (found by
+    -- tests/fuzz/fuzz_planparse.c on a fresh machine)
+    local host = assert(planhost.open(ROOT))
+    for _, v in ipairs({ '{"a":1}', '[1,2]', 'true', '3.5', '"  "', '{"deep":[{"x":"   "}]}', '[[[[]]]]' }) do
+      local text = '{"plan_id":"p","steps":[{"act":"Attack","target_id":' .. v .. '},{"act":"Scan","radius":5}]}'
+      for piece = 1, 9 do
+        local plan
+        for _, ev in ipairs(assert(host:parse(text, { piece = piece }))) do
+          if ev.kind == "plan" then plan = ev end
+        end
+        assert.is_table(plan, v)
+        assert.equal(1, #plan.dropped, v)
+        assert.matches("target_id", plan.dropped[1].reason)
+      end
+    end
+    host:close()
+  end)
 end)
