@@ -2,7 +2,7 @@
  * for plans now and then, and the host's work is measured frame by frame.
  *
  *   game_loop [--url U] [--agents N] [--seconds S] [--fps F] [--every-ms MS] [--root DIR]
- *             [--simulated] [--json]
+ *             [--max-in-flight N] [--simulated] [--json]
  *
  * Each frame: move the little world on, submit a request for every agent whose turn it is
  * (at most one request in flight per agent), call ph_host_poll(h, 0) once, drain the events
@@ -32,14 +32,14 @@
 
 typedef struct options {
     const char *url, *root;
-    int agents, fps, every_ms, simulated, json;
+    int agents, fps, every_ms, simulated, json, max_in_flight;
     double seconds;
 } options;
 
 static void usage(void)
 {
     fprintf(stderr, "usage: game_loop [--url U] [--agents N] [--seconds S] [--fps F] [--every-ms MS]\n"
-                    "                 [--root DIR] [--simulated] [--json]\n");
+                    "                 [--root DIR] [--max-in-flight N] [--simulated] [--json]\n");
 }
 
 /* Returns 0, or -1 after printing what is wrong. */
@@ -59,6 +59,7 @@ static int parse_options(int argc, char **argv, options *o)
         else if (strcmp(a, "--fps") == 0) o->fps = atoi(v);
         else if (strcmp(a, "--every-ms") == 0) o->every_ms = atoi(v);
         else if (strcmp(a, "--seconds") == 0) o->seconds = atof(v);
+        else if (strcmp(a, "--max-in-flight") == 0) o->max_in_flight = atoi(v);  /* the server's slots */
         else return fprintf(stderr, "game_loop: unknown option %s\n", a), -1;
     }
     if (o->agents < 1 || o->agents > 100000 || o->fps < 1 || o->fps > 1000 || o->every_ms < 1 ||
@@ -471,7 +472,7 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &g.opt) != 0) return usage(), 2;
     /* The host: the script tree under --root, one model server. Everything else (tier chain,
      * time budgets, cache rules) comes from policies/ and can change while the game runs. */
-    ph_host_config cfg = {.root = g.opt.root, .url = g.opt.url};
+    ph_host_config cfg = {.root = g.opt.root, .url = g.opt.url, .max_in_flight = g.opt.max_in_flight};
     ph_error err;
     g.host = ph_host_open(&cfg, &err);
     if (!g.host) return fprintf(stderr, "game_loop: %s\n", err.message), 1;

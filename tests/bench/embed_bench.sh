@@ -8,11 +8,12 @@
 #
 #   sh tests/bench/embed_bench.sh [BUILD_DIR]      (default build; needs BUILD_DIR/game_loop,
 #                                                   BUILD_DIR/planhost and lua5.4 with cjson)
-# EMBED_AGENTS ("100 1000") and EMBED_SECONDS (10) change the runs. Never part of `make test`.
+# EMBED_AGENTS ("100 1000 1000:4"; N:CAP runs with --max-in-flight CAP) and EMBED_SECONDS (10)
+# change the runs. Never part of `make test`.
 set -u
 cd "$(dirname "$0")/../.."
 build=${1:-build}
-agents_list=${EMBED_AGENTS:-100 1000}
+agents_list=${EMBED_AGENTS:-100 1000 1000:4}   # N, or N:CAP for --max-in-flight CAP
 seconds=${EMBED_SECONDS:-10}
 log=$(mktemp /tmp/planhost-embed-bench.XXXXXX)
 json=$(mktemp /tmp/planhost-embed-bench.XXXXXX)
@@ -45,8 +46,8 @@ row() {
     local why = {}
     for k, n in pairs(r.fallbacks) do if n > 0 then why[#why + 1] = ("%s %d"):format(k, n) end end
     table.sort(why)
-    print(("| %d | %d (+%d draining), %d over %.1f ms | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d / %d / %d / %d | hit %d, miss %d, stale %d, coalesced %d | %s | %d = %d%s |")
-      :format(r.agents, r.frames, r.drain_frames, r.over_budget, r.budget_ms, h.median, h.p99, h.max,
+    print(("| %s | %d (+%d draining), %d over %.1f ms | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d / %d / %d / %d | hit %d, miss %d, stale %d, coalesced %d | %s | %d = %d%s |")
+      :format(os.getenv("ROW_LABEL") or tostring(r.agents), r.frames, r.drain_frames, r.over_budget, r.budget_ms, h.median, h.p99, h.max,
               l.p50, l.p95, l.p99, l.max, s.llm, s.cache, s.heuristic, s.emergency,
               c.hit, c.miss, c.stale, c.coalesced, #why > 0 and table.concat(why, ", ") or "none", r.submitted, r.plans, r.ok and "" or " (NOT OK)"))
   ' <"$json"
@@ -60,16 +61,20 @@ echo "inside planhost calls in one frame; latency = submit to the plan event dra
 echo
 echo "| agents | frames | host work/frame median µs | p99 µs | max µs | latency p50 ms | p95 ms | p99 ms | max ms | plans llm / cache / heuristic / emergency | cache | fallbacks | submitted = plans |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"
-for n in $agents_list; do
+for spec in $agents_list; do
+  n=${spec%%:*}
+  cap=0
+  label=$n
+  case $spec in *:*) cap=${spec#*:}; label="$n, max_in_flight $cap" ;; esac
   start_sim
   if [ -z "$url" ]; then
     echo "| $n | (skipped: the simulator did not start) ||||||||||||"
     stop_sim
     continue
   fi
-  if "$build/game_loop" --url "$url" --simulated --agents "$n" --seconds "$seconds" --json >"$json" 2>/dev/null ||
-     [ -s "$json" ]; then
-    row
+  if "$build/game_loop" --url "$url" --simulated --agents "$n" --seconds "$seconds" --max-in-flight "$cap" \
+       --json >"$json" 2>/dev/null || [ -s "$json" ]; then
+    ROW_LABEL=$label row
   else
     echo "| $n | (game_loop failed) ||||||||||||"
   fi
