@@ -161,22 +161,32 @@ static int print_body(ph_host *h, const opts *o, const ph_prompt *p)
     return rc == 0 ? 0 : 1;
 }
 
+/* What prompt and hash start with: the snapshot file read into *text, a host opened. Returns
+ * 0, or the exit status after printing why (`usage` when no file was named). */
+static int open_with_snapshot(opts *o, const char *usage, char **text, size_t *len, ph_host **h)
+{
+    if (!o->file)
+        return fprintf(stderr, "%s\n", usage), 2;
+    ph_error err;
+    if (!(*text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, len, &err)))
+        return ph_cli_print_error(&err), 2;
+    if (!(*h = ph_cli_open_host(o, 0)))
+        return free(*text), 1;
+    return 0;
+}
+
 static int cmd_prompt(opts *o)
 {
-    if (!o->file) {
-        fputs("planhost prompt: which snapshot? (planhost prompt [--template NAME] SNAPSHOT.json)\n", stderr);
-        return 2;
-    }
     if (!o->tmpl)
         o->tmpl = "simplified";
     ph_error err;
     size_t len;
-    char *text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, &len, &err);
-    if (!text)
-        return ph_cli_print_error(&err), 2;
-    ph_host *h = ph_cli_open_host(o, 0);
-    if (!h)
-        return free(text), 1;
+    char *text;
+    ph_host *h;
+    int opened = open_with_snapshot(o, "planhost prompt: which snapshot? (planhost prompt [--template NAME] "
+                                       "SNAPSHOT.json)", &text, &len, &h);
+    if (opened)
+        return opened;
     ph_prompt p;
     int rc = 0;
     if (ph_host_render(h, o->tmpl, text, len, &p, &err) != 0) {
@@ -204,18 +214,13 @@ static int cmd_prompt(opts *o)
  * off) and the canonical form, then a note on where the rules came from. */
 static int cmd_hash(opts *o)
 {
-    if (!o->file) {
-        fputs("planhost hash: which snapshot? (planhost hash SNAPSHOT.json)\n", stderr);
-        return 2;
-    }
     ph_error err;
     size_t len;
-    char *text = ph_read_file(o->file, MAX_SNAPSHOT_FILE, &len, &err);
-    if (!text)
-        return ph_cli_print_error(&err), 2;
-    ph_host *h = ph_cli_open_host(o, 0);
-    if (!h)
-        return free(text), 1;
+    char *text;
+    ph_host *h;
+    int opened = open_with_snapshot(o, "planhost hash: which snapshot? (planhost hash SNAPSHOT.json)", &text, &len, &h);
+    if (opened)
+        return opened;
     ph_hash_rules *own = NULL, *rules = ph_gen_hash_rules(ph_host_gen(h));
     if (!rules)
         rules = own = ph_hash_rules_new();

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "lua_bind.h"
 
 #define CACHE_MT "planhost.cache"
 
@@ -89,21 +90,6 @@ static uint64_t check_count(lua_State *L, int idx)
     return (uint64_t)v;
 }
 
-/* Raises on a key of the table at idx that is not in known (NULL-terminated). */
-static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
-{
-    lua_pushnil(L);                                   /* ... nil */
-    while (lua_next(L, idx)) {                        /* ... k v */
-        lua_pop(L, 1);                                /* ... k */
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        const char *const *n = known;
-        while (k && *n && strcmp(*n, k) != 0)
-            n++;
-        if (!k || !*n)
-            luaL_error(L, "%s: unknown option '%s'", fn, k ? k : luaL_typename(L, -1));
-    }
-}
-
 /* Option `name` of the table at idx as an integer >= 0, or dflt when absent. */
 static uint64_t opt_count(lua_State *L, int idx, const char *name, uint64_t dflt, const char *fn)
 {
@@ -136,7 +122,7 @@ static int l_new(lua_State *L)
     ph_cache_config cfg = {0};
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
-        check_keys(L, 1, keys, "cache.new");
+        ph_lua_check_keys(L, 1, keys, "cache.new");
         cfg.max_entries = (size_t)opt_count(L, 1, "entries", 0, "cache.new");
         cfg.max_bytes = (size_t)opt_count(L, 1, "bytes", 0, "cache.new");
         cfg.ttl_ms = opt_count(L, 1, "ttl_ms", 0, "cache.new");
@@ -169,7 +155,7 @@ static int l_put(lua_State *L)
     const char *plan = luaL_checklstring(L, 3, &len), *tier = "", *source = "";
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        check_keys(L, 4, keys, "cache:put");
+        ph_lua_check_keys(L, 4, keys, "cache:put");
         tier = opt_text(L, 4, "tier", "", "cache:put");
         source = opt_text(L, 4, "source", "", "cache:put");
         const char *g = opt_text(L, 4, "generation", NULL, "cache:put");

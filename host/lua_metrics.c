@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "lua_bind.h"
 
 #define METRICS_MT "planhost.metrics"
 #define RENDER_CAP (16u << 20)
@@ -43,21 +44,6 @@ static lmetrics *check_box(lua_State *L)
     if (!u->m)
         luaL_error(L, "metrics: the metrics is closed");
     return u;
-}
-
-/* Raises on a key of the table at idx that is not in known (NULL-terminated). */
-static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
-{
-    lua_pushnil(L);                                   /* ... nil */
-    while (lua_next(L, idx)) {                        /* ... k v */
-        lua_pop(L, 1);                                /* ... k */
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        const char *const *n = known;
-        while (k && *n && strcmp(*n, k) != 0)
-            n++;
-        if (!k || !*n)
-            luaL_error(L, "%s: unknown option '%s'", fn, k ? k : luaL_typename(L, -1));
-    }
 }
 
 /* Field `name` of the table at idx as a string without NUL bytes, left on the stack (so it
@@ -124,7 +110,7 @@ static int l_plan(lua_State *L)
     static const char *const fn = "metrics:plan";
     ph_metrics *m = check_box(L)->m;
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_keys(L, 2, keys, fn);
+    ph_lua_check_keys(L, 2, keys, fn);
     const char *tier = get_text(L, 2, "tier", 1, fn);
     const char *source = get_text(L, 2, "source", 1, fn);
     const char *cache = get_text(L, 2, "cache", 1, fn);
@@ -171,7 +157,7 @@ static void read_cache(lua_State *L, int idx, ph_cache_stats *s)
     static const char *const fn = "metrics:render: cache";
     if (!lua_istable(L, idx))
         luaL_error(L, "metrics:render: option 'cache' must be a table");
-    check_keys(L, idx, CACHE_KEYS, fn);
+    ph_lua_check_keys(L, idx, CACHE_KEYS, fn);
     uint64_t v[sizeof CACHE_KEYS / sizeof CACHE_KEYS[0]];
     for (int i = 0; CACHE_KEYS[i]; i++)
         v[i] = (uint64_t)get_int(L, idx, CACHE_KEYS[i], 0, LUA_MAXINTEGER, 0, fn);
@@ -200,7 +186,7 @@ static int read_endpoints(lua_State *L, int idx, const char **urls, const char *
         if (lua_rawgeti(L, idx, i + 1) != LUA_TTABLE) /* ... e */
             luaL_error(L, "metrics:render: endpoints[%d] must be a table", i + 1);
         int e = lua_gettop(L);
-        check_keys(L, e, keys, fn);
+        ph_lua_check_keys(L, e, keys, fn);
         urls[i] = get_text(L, e, "url", 1, fn);       /* ... e url */
         states[i] = get_text(L, e, "state", 1, fn);   /* ... e url state */
     }
@@ -219,7 +205,7 @@ static int l_render(lua_State *L)
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         lua_settop(L, 2);
-        check_keys(L, 2, keys, fn);
+        ph_lua_check_keys(L, 2, keys, fn);
         g.pending = (int)get_int(L, 2, "pending", INT_MIN, INT_MAX, 0, fn);
         g.generation = (unsigned)get_int(L, 2, "generation", 0, UINT_MAX, 0, fn);
         cap = (size_t)get_int(L, 2, "cap", 0, LUA_MAXINTEGER, RENDER_CAP, fn);

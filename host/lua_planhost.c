@@ -13,15 +13,11 @@
 #include <time.h>
 
 #include "host.h"
+#include "lua_bind.h"
 #include "registry.h"
 
 #define HOST_MT "planhost.host"
 
-int ph_lua_json_open(lua_State *L);     /* lua_json.c: the tokenizer's test-facing table */
-int ph_lua_framing_open(lua_State *L);  /* lua_framing.c: the stream decoder's */
-int ph_lua_cache_open(lua_State *L);    /* lua_cache.c: the plan cache's */
-int ph_lua_snaphash_open(lua_State *L); /* lua_snaphash.c: the snapshot hash's */
-int ph_lua_metrics_open(lua_State *L);  /* lua_metrics.c: the metrics unit's */
 int ph_lua_validate_push(lua_State *L, const ph_registry *r, const int *tools, int ntools,
                          const char *steps_json, size_t steps_len, const char *snapshot_json,
                          size_t snapshot_len, int limits_idx);   /* lua_validate.c */
@@ -56,7 +52,7 @@ static const char *const OPEN_KEYS[] = {
     "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
-static void check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
+void ph_lua_check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
 {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -82,7 +78,7 @@ static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
         lua_rawgeti(L, idx, i + 1);
         int e = lua_gettop(L);
         luaL_checktype(L, e, LUA_TTABLE);
-        check_keys(L, e, ENDPOINT_KEYS, "planhost.open endpoints");
+        ph_lua_check_keys(L, e, ENDPOINT_KEYS, "planhost.open endpoints");
         lua_getfield(L, e, "url");
         eps[i].url = luaL_checkstring(L, -1);
         lua_getfield(L, e, "api");
@@ -107,7 +103,7 @@ static int l_open(lua_State *L)
         cfg.root = lua_tostring(L, 1);
     } else {
         luaL_checktype(L, 1, LUA_TTABLE);
-        check_keys(L, 1, OPEN_KEYS, "planhost.open");
+        ph_lua_check_keys(L, 1, OPEN_KEYS, "planhost.open");
         lua_getfield(L, 1, "root");
         cfg.root = luaL_checkstring(L, -1);
         lua_getfield(L, 1, "watch");
@@ -211,7 +207,7 @@ static int l_submit(lua_State *L)
 {
     ph_host *h = check_host(L);
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_keys(L, 2, SUBMIT_KEYS, "host:submit");
+    ph_lua_check_keys(L, 2, SUBMIT_KEYS, "host:submit");
     ph_request_opts o = {0};
     lua_getfield(L, 2, "snapshot");
     o.snapshot = luaL_checklstring(L, -1, &o.len);
@@ -473,7 +469,7 @@ static int l_parse(lua_State *L)
     int batch = 0;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        check_keys(L, 3, PARSE_KEYS, "host:parse");
+        ph_lua_check_keys(L, 3, PARSE_KEYS, "host:parse");
         if (lua_getfield(L, 3, "template") != LUA_TNIL) {
             t = ph_gen_find_template(g, luaL_checkstring(L, -1));
             if (!t)
@@ -505,7 +501,7 @@ static int l_validate(lua_State *L)
     int limits = 0;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        check_keys(L, 4, VALIDATE_KEYS, "host:validate");
+        ph_lua_check_keys(L, 4, VALIDATE_KEYS, "host:validate");
         if (lua_getfield(L, 4, "template") != LUA_TNIL) {
             t = ph_gen_find_template(g, luaL_checkstring(L, -1));
             if (!t)

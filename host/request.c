@@ -488,9 +488,7 @@ static void pick_chain(ph_req *r, const char *tmpl)
         int k = ph_gen_find_tier(r->gen, tmpl);
         if (k < 0 || tier_at(r, k)->kind != PH_TIER_LLM || strcmp(ph_gen_template(r->gen, tier_at(r, k)->tmpl)->name, tmpl)) {
             const ph_template *t = ph_gen_find_template(r->gen, tmpl);
-            r->adhoc = (ph_tier){.name = t->name, .kind = PH_TIER_LLM, .tmpl = (int)(t - ph_gen_template(r->gen, 0)),
-                                 .accept_partial = 1, .min_partial_steps = 1, .max_tokens = -1, .schema = -1,
-                                 .options = ph_model_options_unset()};
+            r->adhoc = ph_tier_default(t->name, PH_TIER_LLM, (int)(t - ph_gen_template(r->gen, 0)));
             k = -1;
         }
         r->chain[0] = k, r->chain[1] = heur, r->chain[2] = emer, r->nchain = 3;

@@ -213,6 +213,16 @@ int ph_req_cache_lead_or_wait(ph_req *r)
     return 1;
 }
 
+/* The delivered plan as a plan object, {"plan_id":..,"steps":[kept steps]}, into b. */
+static void plan_object(const attempt *a, ph_buf *b)
+{
+    ph_buf_adds(b, "{\"plan_id\":");
+    ph_jsonw_cstr(b, a->plan_id);
+    ph_buf_adds(b, ",\"steps\":");
+    ph_buf_add(b, a->kept.data, a->kept.len);
+    ph_buf_adds(b, "]}");
+}
+
 void ph_req_cache_store(ph_req *r, const char *source)
 {
     attempt *a = &r->a;
@@ -222,11 +232,7 @@ void ph_req_cache_store(ph_req *r, const char *source)
         return;
     ph_buf plan;
     ph_buf_init(&plan, 1u << 20);
-    ph_buf_adds(&plan, "{\"plan_id\":");
-    ph_jsonw_cstr(&plan, a->plan_id);
-    ph_buf_adds(&plan, ",\"steps\":");
-    ph_buf_add(&plan, a->kept.data, a->kept.len);
-    ph_buf_adds(&plan, "]}");
+    plan_object(a, &plan);
     if (!plan.failed)
         ph_cache_put(r->env.cache, tier_key(r, a->tier), ph_gen_hash(r->gen), plan.data, plan.len, a->tier->name,
                      source, ph_req_wall_ms());
@@ -244,11 +250,7 @@ void ph_req_cache_release(ph_req *r, const char *source)
     ph_buf_init(&plan, 1u << 20);
     ph_req_shared s = {0};
     if (r->ended && !r->cancelled && source && strcmp(source, "emergency") != 0 && a->tier && a->nsteps) {
-        ph_buf_adds(&plan, "{\"plan_id\":");
-        ph_jsonw_cstr(&plan, a->plan_id);
-        ph_buf_adds(&plan, ",\"steps\":");
-        ph_buf_add(&plan, a->kept.data, a->kept.len);
-        ph_buf_adds(&plan, "]}");
+        plan_object(a, &plan);
         s = (ph_req_shared){plan.data, plan.len, a->tier->name, strcmp(source, "cache") == 0 ? "llm" : source,
                             r->id};
     }

@@ -79,6 +79,15 @@ typedef struct ph_tier {
     ph_model_options options;    /* set fields override the template's (temperature, ...) */
 } ph_tier;
 
+/* A tier with every setting at its default (no template, whole partial plans accepted from
+ * one step, the template's tokens, schema and options); `name` is borrowed as given. */
+static inline ph_tier ph_tier_default(char *name, ph_tier_kind kind, int tmpl)
+{
+    ph_tier t = {.name = name, .kind = kind, .tmpl = tmpl, .accept_partial = 1, .min_partial_steps = 1,
+                 .max_tokens = -1, .schema = -1, .options = ph_model_options_unset()};
+    return t;
+}
+
 typedef struct ph_circuit_policy {
     int window, min_requests, close_after;
     double open_ratio;

@@ -24,8 +24,7 @@ static int by_name(const void *a, const void *b)
 
 static void read_arms(lua_State *L, int idx, ph_gen *g, ph_ab_policy *p)
 {
-    lua_getfield(L, idx, "arms");
-    ph_sb_unwrap(L, -1);
+    ph_sb_field(L, idx, "arms");
     if (!lua_istable(L, -1))
         luaL_error(L, "%s: 'arms' must be a table like { A = \"simplified\", B = \"compact\" }", FILE_NAME);
     lua_pushnil(L);
@@ -52,8 +51,7 @@ static void read_arms(lua_State *L, int idx, ph_gen *g, ph_ab_policy *p)
 
 static void read_split(lua_State *L, int idx, ph_ab_policy *p)
 {
-    lua_getfield(L, idx, "split");
-    ph_sb_unwrap(L, -1);
+    ph_sb_field(L, idx, "split");
     if (lua_istable(L, -1)) {
         for (int i = 0; i < p->narms; i++) {
             lua_getfield(L, -1, p->arms[i].name);
@@ -86,9 +84,7 @@ static int ab_trampoline(lua_State *L)
         return 0;                  /* off: its arms may name tiers this tree does not have */
     read_arms(L, idx, g, p);
     read_split(L, idx, p);
-    lua_getfield(L, idx, "arm");
-    ph_sb_unwrap(L, -1);
-    lua_remove(L, -2);
+    ph_sb_field(L, idx, "arm");
     if (lua_isfunction(L, -1))
         p->arm_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else if (!lua_isnil(L, -1))
@@ -98,18 +94,9 @@ static int ab_trampoline(lua_State *L)
 
 int ph_ab_policy_load(ph_gen *g, ph_error *err)
 {
-    lua_State *L = g->L;
     memset(&g->ab, 0, sizeof g->ab);
     g->ab.arm_ref = LUA_NOREF;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
-    if (lua_getfield(L, -1, "ab") == LUA_TNIL) {
-        lua_pop(L, 2);
-        return 0;
-    }
-    lua_remove(L, -2);
-    lua_pushcfunction(L, ab_trampoline);
-    lua_insert(L, -2);
-    return ph_sb_call(g, 1, 0, FILE_NAME, err);
+    return ph_sb_run_policy(g, "ab", ab_trampoline, FILE_NAME, err) < 0 ? -1 : 0;
 }
 
 typedef struct arm_args {

@@ -16,8 +16,7 @@ static const char *const BATCH_KEYS[] = {"max_wait_ms", "max_size", "batch_size"
 
 static double num(lua_State *L, int idx, const char *key, double lo, double hi, double dflt)
 {
-    lua_getfield(L, idx, key);
-    ph_sb_unwrap(L, -1);
+    ph_sb_field(L, idx, key);
     double v = dflt;
     if (lua_type(L, -1) == LUA_TNUMBER)
         v = lua_tonumber(L, -1);
@@ -25,7 +24,7 @@ static double num(lua_State *L, int idx, const char *key, double lo, double hi, 
         luaL_error(L, "%s: '%s' must be a number", FILE_NAME, key);
     if (!(v >= lo && v <= hi))
         ph_sb_raisef(L, "%s: '%s' = %g is out of range [%g, %g]", FILE_NAME, key, v, lo, hi);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     return v;
 }
 
@@ -38,9 +37,7 @@ static int batch_trampoline(lua_State *L)
     ph_sb_check_keys(L, idx, BATCH_KEYS, FILE_NAME);
     b->max_wait_ms = (int)num(L, idx, "max_wait_ms", 0, 60000, b->max_wait_ms);
     b->max_size = (int)num(L, idx, "max_size", 1, PH_MAX_BATCH, b->max_size);
-    lua_getfield(L, idx, "batch_size");
-    ph_sb_unwrap(L, -1);
-    lua_remove(L, -2);
+    ph_sb_field(L, idx, "batch_size");
     if (lua_isfunction(L, -1))
         b->size_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     else if (!lua_isnil(L, -1))
@@ -50,17 +47,8 @@ static int batch_trampoline(lua_State *L)
 
 int ph_batch_policy_load(ph_gen *g, ph_error *err)
 {
-    lua_State *L = g->L;
     g->batch = (ph_batch_policy){30, 10, LUA_NOREF};
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
-    if (lua_getfield(L, -1, "batch") == LUA_TNIL) {
-        lua_pop(L, 2);
-        return 0;
-    }
-    lua_remove(L, -2);
-    lua_pushcfunction(L, batch_trampoline);
-    lua_insert(L, -2);
-    return ph_sb_call(g, 1, 0, FILE_NAME, err);
+    return ph_sb_run_policy(g, "batch", batch_trampoline, FILE_NAME, err) < 0 ? -1 : 0;
 }
 
 const ph_batch_policy *ph_gen_batch_policy(const ph_gen *g) { return &g->batch; }

@@ -17,18 +17,10 @@ static const char *const CACHE_KEYS[] = {"enabled", "store", "coalesce", "hash_r
 static const char *const STORE_KEYS[] = {"llm", "heuristic", NULL};
 static const char *const RULE_KEYS[] = {"ignore", "quantise", "sets", "relative", "anchor", NULL};
 
-/* Pushes t[key] with any read-only view taken off; returns its type. */
-static int field(lua_State *L, int idx, const char *key)
-{
-    lua_getfield(L, idx, key);
-    ph_sb_unwrap(L, -1);
-    lua_remove(L, -2);
-    return lua_type(L, -1);
-}
 
 static int flag(lua_State *L, int idx, const char *key, int dflt, const char *what)
 {
-    int t = field(L, idx, key);
+    int t = ph_sb_field(L, idx, key);
     int v = t == LUA_TNIL ? dflt : lua_toboolean(L, -1);
     if (t != LUA_TNIL && t != LUA_TBOOLEAN)
         luaL_error(L, "%s: %s'%s' must be true or false", FILE_NAME, what, key);
@@ -47,7 +39,7 @@ static void add_rule(lua_State *L, ph_hash_rules *r, const char *path, ph_hash_k
 /* hash_rules[list] = { "path", ... }: one rule of `kind` per path. */
 static void add_paths(lua_State *L, int idx, const char *list, ph_hash_kind kind, ph_hash_rules *r)
 {
-    int t = field(L, idx, list);
+    int t = ph_sb_field(L, idx, list);
     if (t == LUA_TTABLE) {
         int n = (int)luaL_len(L, -1);
         for (int i = 1; i <= n; i++) {
@@ -65,7 +57,7 @@ static void add_paths(lua_State *L, int idx, const char *list, ph_hash_kind kind
 /* hash_rules.quantise = { ["path"] = step, ... } */
 static void add_quantise(lua_State *L, int idx, ph_hash_rules *r)
 {
-    int t = field(L, idx, "quantise");
+    int t = ph_sb_field(L, idx, "quantise");
     if (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -91,7 +83,7 @@ static void compile_rules(lua_State *L, int idx, ph_hash_rules *r)
     add_quantise(L, idx, r);
     add_paths(L, idx, "sets", PH_HASH_SET, r);
     add_paths(L, idx, "relative", PH_HASH_RELATIVE, r);
-    int t = field(L, idx, "anchor");
+    int t = ph_sb_field(L, idx, "anchor");
     ph_error err;
     if (t == LUA_TSTRING && ph_hash_rules_anchor(r, lua_tostring(L, -1), &err) != 0)
         luaL_error(L, "%s: hash_rules.anchor: %s", FILE_NAME, err.message);
@@ -105,12 +97,14 @@ static int cache_trampoline(lua_State *L)
 {
     ph_gen *g = ph_sb_gen(L);
     ph_cache_policy *c = &g->cache;
+    if (!(c->rules = ph_hash_rules_new()))
+        return luaL_error(L, "%s: out of memory", FILE_NAME);
     ph_sb_unwrap(L, 1);
     int idx = lua_gettop(L);
     ph_sb_check_keys(L, idx, CACHE_KEYS, FILE_NAME);
     c->enabled = flag(L, idx, "enabled", 1, "");
     c->coalesce = flag(L, idx, "coalesce", 1, "");
-    int t = field(L, idx, "store");
+    int t = ph_sb_field(L, idx, "store");
     if (t == LUA_TTABLE) {
         int s = lua_gettop(L);
         ph_sb_check_keys(L, s, STORE_KEYS, FILE_NAME ": store");
@@ -120,7 +114,7 @@ static int cache_trampoline(lua_State *L)
         luaL_error(L, "%s: 'store' must be a table like { llm = true, heuristic = false }", FILE_NAME);
     }
     lua_pop(L, 1);
-    if (field(L, idx, "hash_rules") == LUA_TTABLE)
+    if (ph_sb_field(L, idx, "hash_rules") == LUA_TTABLE)
         compile_rules(L, lua_gettop(L), c->rules);
     else if (!lua_isnil(L, -1))
         luaL_error(L, "%s: 'hash_rules' must be a table", FILE_NAME);
@@ -130,24 +124,12 @@ static int cache_trampoline(lua_State *L)
 
 int ph_cache_policy_load(ph_gen *g, ph_error *err)
 {
-    lua_State *L = g->L;
     ph_cache_policy *c = &g->cache;
     memset(c, 0, sizeof *c);
     c->store_llm = 1;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
-    if (lua_getfield(L, -1, "cache") == LUA_TNIL) {
-        lua_pop(L, 2);
-        return 0;                  /* no policy: no cache */
-    }
-    lua_remove(L, -2);
-    if (!(c->rules = ph_hash_rules_new())) {
-        lua_pop(L, 1);
-        return ph_error_set(err, PH_ERR_MEMORY, "out of memory");
-    }
-    lua_pushcfunction(L, cache_trampoline);
-    lua_insert(L, -2);
-    if (ph_sb_call(g, 1, 0, FILE_NAME, err) != 0)
-        return -1;
+    int rc = ph_sb_run_policy(g, "cache", cache_trampoline, FILE_NAME, err);
+    if (rc <= 0)
+        return rc;                 /* an error, or no policy: no cache */
     if (!c->enabled) {
         ph_hash_rules_free(c->rules);
         c->rules = NULL;

@@ -96,6 +96,14 @@ int ph_sb_push_json(lua_State *L, struct ph_json **handle, const char *text, siz
 int ph_sb_push_snapshot(lua_State *L, ph_gen *g, const char *text, size_t len, char *msg, size_t msgsize);
 void ph_sb_snapshot_free(ph_gen *g);
 
+/* Pushes t[key] of the table at `idx` with any read-only view taken off; returns its type. */
+int ph_sb_field(lua_State *L, int idx, const char *key);
+
+/* Runs `trampoline` (inside ph_sb_call, file named `file` in messages) on the table that
+ * policies/NAME.lua returned. Returns 1 when it ran, 0 when there is no such file (nothing
+ * ran), -1 with `err` filled when it failed. */
+int ph_sb_run_policy(ph_gen *g, const char *name, lua_CFunction trampoline, const char *file, ph_error *err);
+
 /* Runs every policies/NAME.lua (each must return a table), keeps them by base name, and applies
  * policies/sandbox.lua's budgets. Returns 0, or -1 with `err` filled. */
 int ph_policies_load(ph_gen *g, ph_error *err);

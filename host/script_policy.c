@@ -30,17 +30,10 @@ static const char *const CIRCUIT_KEYS[] = {
 
 #define FILE_NAME "policies/tiers.lua"
 
-static int field(lua_State *L, int idx, const char *key)
-{
-    lua_getfield(L, idx, key);
-    ph_sb_unwrap(L, -1);
-    lua_remove(L, -2);
-    return lua_type(L, -1);
-}
 
 static double num(lua_State *L, int idx, const char *key, double lo, double hi, double dflt, const char *what)
 {
-    int t = field(L, idx, key);
+    int t = ph_sb_field(L, idx, key);
     double v = dflt;
     if (t == LUA_TNUMBER)
         v = lua_tonumber(L, -1);
@@ -54,7 +47,7 @@ static double num(lua_State *L, int idx, const char *key, double lo, double hi, 
 
 static int flag(lua_State *L, int idx, const char *key, int dflt)
 {
-    int t = field(L, idx, key);
+    int t = ph_sb_field(L, idx, key);
     int v = t == LUA_TNIL ? dflt : lua_toboolean(L, -1);
     if (t != LUA_TNIL && t != LUA_TBOOLEAN)
         luaL_error(L, "%s: '%s' must be true or false", FILE_NAME, key);
@@ -64,7 +57,7 @@ static int flag(lua_State *L, int idx, const char *key, int dflt)
 
 static ph_tier_kind tier_kind(lua_State *L, int idx, const char *name)
 {
-    if (field(L, idx, "kind") != LUA_TSTRING)
+    if (ph_sb_field(L, idx, "kind") != LUA_TSTRING)
         luaL_error(L, "%s: tier %s needs kind = \"llm\", \"heuristic\" or \"emergency\"", FILE_NAME, name);
     const char *k = lua_tostring(L, -1);
     ph_tier_kind kind = strcmp(k, "llm") == 0 ? PH_TIER_LLM
@@ -85,7 +78,7 @@ static void compile_tier(lua_State *L, ph_gen *g, int idx, ph_tier *t)
     t->kind = tier_kind(L, idx, t->name);
     t->tmpl = -1;
     if (t->kind == PH_TIER_LLM) {
-        if (field(L, idx, "template") != LUA_TSTRING)
+        if (ph_sb_field(L, idx, "template") != LUA_TSTRING)
             luaL_error(L, "%s: %s: an llm tier needs a template name", FILE_NAME, what);
         const ph_template *tp = ph_gen_find_template(g, lua_tostring(L, -1));
         if (!tp)
@@ -98,18 +91,18 @@ static void compile_tier(lua_State *L, ph_gen *g, int idx, ph_tier *t)
     t->accept_partial = flag(L, idx, "accept_partial", 1);
     t->min_partial_steps = (int)num(L, idx, "min_partial_steps", 1, 64, 1, what);
     t->max_tokens = (long)num(L, idx, "max_tokens", -1, 1e6, -1, what);
-    t->schema = field(L, idx, "schema") == LUA_TNIL ? -1 : lua_toboolean(L, -1);
+    t->schema = ph_sb_field(L, idx, "schema") == LUA_TNIL ? -1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
     char where[200];
     snprintf(where, sizeof where, "%s: tier %s", FILE_NAME, t->name);
     ph_read_model_options(L, idx, &t->options, where);
-    int mt = field(L, idx, "model");
+    int mt = ph_sb_field(L, idx, "model");
     if (mt == LUA_TSTRING)
         t->model = strdup(lua_tostring(L, -1));
     else if (mt != LUA_TNIL)
         luaL_error(L, "%s: %s: 'model' must be a string", FILE_NAME, what);
     lua_pop(L, 1);
-    mt = field(L, idx, "endpoint");
+    mt = ph_sb_field(L, idx, "endpoint");
     if (mt == LUA_TSTRING)
         t->endpoint = strdup(lua_tostring(L, -1));
     else if (mt != LUA_TNIL)
@@ -128,23 +121,14 @@ static void add_builtin(ph_policy *p, const char *name, ph_tier_kind kind)
     for (int i = 0; i < p->ntiers; i++)
         if (strcmp(p->tiers[i].name, name) == 0)
             return;
-    ph_tier *t = &p->tiers[p->ntiers++];
-    memset(t, 0, sizeof *t);
-    t->name = strdup(name);
-    t->kind = kind;
-    t->tmpl = -1;
-    t->accept_partial = 1;
-    t->min_partial_steps = 1;
-    t->max_tokens = -1;
-    t->schema = -1;
-    t->options = ph_model_options_unset();
+    p->tiers[p->ntiers++] = ph_tier_default(strdup(name), kind, -1);
 }
 
 static void compile_tiers(lua_State *L, ph_gen *g, int idx)
 {
     ph_policy *p = &g->policy;
     int n = 0;
-    if (field(L, idx, "tiers") == LUA_TTABLE)
+    if (ph_sb_field(L, idx, "tiers") == LUA_TTABLE)
         for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
             n++;
     else if (!lua_isnil(L, -1))
@@ -172,7 +156,7 @@ static void compile_tiers(lua_State *L, ph_gen *g, int idx)
 
 static void compile_circuit(lua_State *L, int idx, ph_circuit_policy *c)
 {
-    int t = field(L, idx, "circuit");
+    int t = ph_sb_field(L, idx, "circuit");
     if (t == LUA_TTABLE) {
         int ci = lua_gettop(L);
         ph_sb_check_keys(L, ci, CIRCUIT_KEYS, FILE_NAME ": circuit");
@@ -189,7 +173,7 @@ static void compile_circuit(lua_State *L, int idx, ph_circuit_policy *c)
 
 static int ref_function(lua_State *L, int idx, const char *key, int required)
 {
-    int t = field(L, idx, key);
+    int t = ph_sb_field(L, idx, key);
     if (t == LUA_TFUNCTION)
         return luaL_ref(L, LUA_REGISTRYINDEX);
     if (t != LUA_TNIL || required)
@@ -235,15 +219,7 @@ static void default_tiers(ph_gen *g)
     for (int i = 0; p->tiers && i < g->ntemplates; i++) {
         if (g->templates[i].batch)
             continue;
-        ph_tier *t = &p->tiers[p->ntiers++];
-        t->name = strdup(g->templates[i].name);
-        t->kind = PH_TIER_LLM;
-        t->tmpl = i;
-        t->accept_partial = 1;
-        t->min_partial_steps = 1;
-        t->max_tokens = -1;
-        t->schema = -1;
-        t->options = ph_model_options_unset();
+        p->tiers[p->ntiers++] = ph_tier_default(strdup(g->templates[i].name), PH_TIER_LLM, i);
     }
     if (p->tiers) {
         add_builtin(p, "heuristic", PH_TIER_HEURISTIC);
@@ -256,7 +232,7 @@ static void default_tiers(ph_gen *g)
 
 static void compile_bounds(lua_State *L, int idx, ph_validate_limits *lim)
 {
-    if (field(L, idx, "bounds") == LUA_TTABLE) {
+    if (ph_sb_field(L, idx, "bounds") == LUA_TTABLE) {
         int b = lua_gettop(L);
         ph_sb_check_keys(L, b, BOUNDS_KEYS, VALIDATE_FILE ": bounds");
         lim->min_x = (int)num(L, b, "min_x", -1e9, 1e9, lim->min_x, "bounds");
@@ -288,36 +264,16 @@ static int validate_trampoline(lua_State *L)
     return 0;
 }
 
-static int load_validate_policy(ph_gen *g, ph_error *err)
-{
-    lua_State *L = g->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
-    if (lua_getfield(L, -1, "validate") == LUA_TNIL) {
-        lua_pop(L, 2);
-        return 0;
-    }
-    lua_remove(L, -2);
-    lua_pushcfunction(L, validate_trampoline);
-    lua_insert(L, -2);
-    return ph_sb_call(g, 1, 0, VALIDATE_FILE, err);
-}
-
 int ph_tier_policy_load(ph_gen *g, ph_error *err)
 {
-    lua_State *L = g->L;
     policy_defaults(&g->policy);
-    if (load_validate_policy(g, err) != 0)
+    if (ph_sb_run_policy(g, "validate", validate_trampoline, VALIDATE_FILE, err) < 0)
         return -1;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
-    if (lua_getfield(L, -1, "tiers") == LUA_TNIL) {
-        lua_pop(L, 2);
-        default_tiers(g);
-        return g->policy.tiers ? 0 : ph_error_set(err, PH_ERR_MEMORY, "out of memory");
-    }
-    lua_remove(L, -2);
-    lua_pushcfunction(L, policy_trampoline);
-    lua_insert(L, -2);
-    return ph_sb_call(g, 1, 0, FILE_NAME, err);
+    int rc = ph_sb_run_policy(g, "tiers", policy_trampoline, FILE_NAME, err);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    default_tiers(g);
+    return g->policy.tiers ? 0 : ph_error_set(err, PH_ERR_MEMORY, "out of memory");
 }
 
 void ph_tier_policy_free(ph_gen *g)

@@ -36,7 +36,7 @@ static void base_name(const char *path, char *out, size_t size)
 }
 
 /* Pushes raw field `key` of table `idx`, unwrapped from any read-only view. */
-static int field(lua_State *L, int idx, const char *key)
+int ph_sb_field(lua_State *L, int idx, const char *key)
 {
     lua_getfield(L, idx, key);
     ph_sb_unwrap(L, -1);
@@ -44,11 +44,25 @@ static int field(lua_State *L, int idx, const char *key)
     return lua_type(L, -1);
 }
 
+int ph_sb_run_policy(ph_gen *g, const char *name, lua_CFunction trampoline, const char *file, ph_error *err)
+{
+    lua_State *L = g->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policies_ref);
+    if (lua_getfield(L, -1, name) == LUA_TNIL) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_remove(L, -2);
+    lua_pushcfunction(L, trampoline);
+    lua_insert(L, -2);
+    return ph_sb_call(g, 1, 0, file, err) == 0 ? 1 : -1;
+}
+
 /* ---- policies ------------------------------------------------------------------------ */
 
 static double number_in(lua_State *L, int idx, const char *key, double lo, double hi, const char *file)
 {
-    int t = field(L, idx, key);
+    int t = ph_sb_field(L, idx, key);
     double v = NAN;
     if (t == LUA_TNUMBER)
         v = lua_tonumber(L, -1);
@@ -121,7 +135,7 @@ void ph_read_model_options(lua_State *L, int idx, ph_model_options *o, const cha
 {
     o->temperature = o->top_p = NAN;
     o->top_k = o->seed = o->num_predict = o->num_ctx = -1;
-    if (field(L, idx, "options") == LUA_TNIL) {
+    if (ph_sb_field(L, idx, "options") == LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
@@ -138,7 +152,7 @@ void ph_read_model_options(lua_State *L, int idx, ph_model_options *o, const cha
     if (!isnan(v = number_in(L, op, "seed", 0, 4294967295.0, what))) o->seed = (long)v;
     if (!isnan(v = number_in(L, op, "num_predict", 1, 1e6, what))) o->num_predict = (long)v;
     if (!isnan(v = number_in(L, op, "num_ctx", 64, 1e7, what))) o->num_ctx = (long)v;
-    if (field(L, op, "stop") == LUA_TTABLE) {
+    if (ph_sb_field(L, op, "stop") == LUA_TTABLE) {
         int n = (int)lua_rawlen(L, -1);
         if (n > MAX_STOP)
             luaL_error(L, "%s: at most %d stop strings", what, MAX_STOP);
@@ -158,7 +172,7 @@ void ph_read_model_options(lua_State *L, int idx, ph_model_options *o, const cha
 
 static void read_tools(lua_State *L, int idx, ph_gen *g, ph_template *t)
 {
-    if (field(L, idx, "tools") != LUA_TTABLE)
+    if (ph_sb_field(L, idx, "tools") != LUA_TTABLE)
         luaL_error(L, "%s: 'tools' must be a list of tool names", t->file);
     int n = (int)lua_rawlen(L, -1);
     if (n == 0)
@@ -184,7 +198,7 @@ static void read_tools(lua_State *L, int idx, ph_gen *g, ph_template *t)
 
 static int read_flag(lua_State *L, int idx, const char *key, const char *file)
 {
-    int ty = field(L, idx, key);
+    int ty = ph_sb_field(L, idx, key);
     if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
         luaL_error(L, "%s: '%s' must be true or false", file, key);
     int v = lua_toboolean(L, -1);
@@ -215,7 +229,7 @@ static void push_ctx(lua_State *L, ph_gen *g, const ph_template *t)
 /* Renders the static part: system may be a string or a function of ctx. */
 static void render_system(lua_State *L, int idx, ph_template *t)
 {
-    int ty = field(L, idx, "system");
+    int ty = ph_sb_field(L, idx, "system");
     if (ty == LUA_TFUNCTION) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, t->ctx_ref);
         lua_call(L, 1, 1);
@@ -244,7 +258,7 @@ static int template_trampoline(lua_State *L)
     if (!lua_istable(L, 1))
         luaL_error(L, "%s: a template file must return a table, not %s", t->file, luaL_typename(L, 1));
     ph_sb_check_keys(L, 1, TEMPLATE_KEYS, t->file);
-    if (field(L, 1, "name") != LUA_TNIL &&
+    if (ph_sb_field(L, 1, "name") != LUA_TNIL &&
         (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), t->name) != 0))
         luaL_error(L, "%s: 'name' must be \"%s\", the file's name", t->file, t->name);
     lua_pop(L, 1);
@@ -252,7 +266,7 @@ static int template_trampoline(lua_State *L)
     ph_read_model_options(L, 1, &t->options, t->file);
     t->schema = read_flag(L, 1, "schema", t->file);
     t->batch = read_flag(L, 1, "batch", t->file);
-    if (field(L, 1, "user") != LUA_TFUNCTION)
+    if (ph_sb_field(L, 1, "user") != LUA_TFUNCTION)
         luaL_error(L, "%s: 'user' must be a function (snapshot, ctx) -> string", t->file);
     t->user_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     push_ctx(L, g, t);
