@@ -144,19 +144,33 @@ fuzz: deps
 # input of a fresh seed corpus through all its checks — the same inputs on every machine, so
 # the result depends only on the tree. Mutation (which can find new inputs, so varies by
 # machine and time) is make fuzz. Prints one "fuzz NAME: ok|FAILED" line per target.
+# What `make test` runs for each target: its regressions, its whole seed corpus, then
+# FUZZ_SMOKE_SECONDS of mutation from the seeds with a fixed FUZZ_SEED, so a run on a given
+# commit explores the same inputs on every machine (a slower machine covers a prefix of them)
+# and CI fails on code changes, not on luck. Random seeds and long runs: make fuzz. A crash
+# prints its input (base64) into the log, so it can be turned into a regression fixture.
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SEED          ?= 20261201
 fuzz-smoke: $(FUZZ_BINS)
-	@rm -rf $(FUZZ_DIR)/smoke && sh tests/fuzz/seeds.sh $(FUZZ_DIR)/smoke >/dev/null
-	@mkdir -p $(FUZZ_DIR)/logs; failed=0; export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	@rm -rf $(FUZZ_DIR)/smoke $(FUZZ_DIR)/smoke-artifacts && sh tests/fuzz/seeds.sh $(FUZZ_DIR)/smoke >/dev/null
+	@mkdir -p $(FUZZ_DIR)/logs $(FUZZ_DIR)/smoke-artifacts; failed=0; \
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
 	for t in $(FUZZ_TARGETS); do \
 	  bin=$(FUZZ_DIR)/fuzz_$$t; log=$(FUZZ_DIR)/logs/smoke-$$t.log; \
 	  regs=$$(ls tests/fuzz/regressions/$$t-* 2>/dev/null || true); \
 	  n=$$(ls $(FUZZ_DIR)/smoke/$$t | wc -l); \
 	  if { [ -z "$$regs" ] || $$bin $$regs >$$log 2>&1; } && \
-	     $$bin -runs=0 -max_len=$(FUZZ_MAX_LEN) -timeout=10 $(FUZZ_DIR)/smoke/$$t >>$$log 2>&1; then \
-	    echo "fuzz $$t: ok ($$n seed inputs and the regressions, every check)"; \
+	     $$bin -runs=0 -max_len=$(FUZZ_MAX_LEN) -timeout=10 $(FUZZ_DIR)/smoke/$$t >>$$log 2>&1 && \
+	     $$bin -max_total_time=$(FUZZ_SMOKE_SECONDS) -seed=$(FUZZ_SEED) -max_len=$(FUZZ_MAX_LEN) \
+	       -timeout=10 -artifact_prefix=$(FUZZ_DIR)/smoke-artifacts/$$t- $(FUZZ_DIR)/smoke/$$t >>$$log 2>&1; then \
+	    runs=$$(sed -n 's/^#\([0-9]*\)[[:space:]]*DONE.*/\1/p' $$log | tail -n 1); \
+	    echo "fuzz $$t: ok ($$n seeds, the regressions, $${runs:-?} runs with $(FUZZ_SMOKE_SECONDS) s of mutation, seed $(FUZZ_SEED))"; \
 	  else \
 	    echo "fuzz $$t: FAILED (log $$log)"; failed=1; \
 	    grep -m1 -A 24 -E '^==[0-9]+==|runtime error|^fuzz_' $$log | sed 's/^/    /'; \
+	    for a in $(FUZZ_DIR)/smoke-artifacts/$$t-*; do [ -f "$$a" ] || continue; \
+	      echo "    input $$a (base64; save it as tests/fuzz/regressions/$$t-NAME):"; \
+	      head -c 8192 "$$a" | base64 | sed 's/^/      /'; done; \
 	  fi; \
 	done; exit $$failed
 

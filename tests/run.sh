@@ -2,7 +2,8 @@
 # The test suite, as `make test` runs it: the whole busted suite twice, first on the normal
 # build (stock lua5.4 loading build/planhost.so), then inside the sanitizer build
 # (build/asan/planhost's built-in interpreter, so ASan/UBSan watch every C line the specs
-# reach), then each libFuzzer target over its regressions and seed corpus. Ends with one line
+# reach), then each libFuzzer target over its regressions and seed corpus and 30 s of
+# seeded mutation. Ends with one line
 # "N passed, N failed" summing them all; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -45,9 +46,9 @@ run_suite sanitizer env PLANHOST_BIN=build/asan/planhost \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build/asan/planhost lua /usr/bin/busted -o utfTerminal
 
-# The fuzz targets over their regressions and seed corpora (make fuzz-smoke): one test per
-# target. Fuzzing proper (mutation for a set time): make fuzz.
-echo "== fuzz targets (libFuzzer: regressions and seed corpora)"
+# The fuzz targets over their regressions and seed corpora, then 30 s of mutation each with a
+# fixed seed (make fuzz-smoke): one test per target. Long runs with random seeds: make fuzz.
+echo "== fuzz targets (libFuzzer: regressions, seed corpora, 30 s of seeded mutation each)"
 log=build/test-fuzz.log
 ${MAKE:-make} --no-print-directory -s fuzz-smoke >"$log" 2>&1
 cat "$log"
