@@ -40,12 +40,12 @@ static int usage(FILE *f)
           "  prompt [--template NAME] [--body [--api ollama|ollama-generate|openai|llamacpp] [--model M]] SNAPSHOT.json\n"
           "                 print the prompt (or the request body) for a snapshot\n"
           "  check [--watch]  render every template against every example snapshot\n"
-          "  batch [--url U] [--api A] [--model M] [--timeout-ms N] SNAPSHOT.json...\n"
+          "  batch [--url U] [--api A] [--model M] [--header H]... [--timeout-ms N] SNAPSHOT.json...\n"
           "                 plan for several agents in one model request (prompts/batch.lua)\n"
           "  hash SNAPSHOT.json  the snapshot hash the plan cache keys on, and the canonical\n"
           "                 form it was computed from (policies/cache.lua says what counts)\n"
-          "  plan [--url U] [--api A] [--model M] [--template T] [--timeout-ms N] [--pretty] [--record F]\n"
-          "       [--cache-file F] [--no-cache] [--metrics] SNAPSHOT.json\n"
+          "  plan [--url U] [--api A] [--model M] [--header 'Name: value']... [--template T] [--timeout-ms N]\n"
+          "       [--pretty] [--record F] [--cache-file F] [--no-cache] [--metrics] SNAPSHOT.json\n"
           "                 plan for a snapshot with a model server, printing events as they happen;\n"
           "                 --cache-file keeps the plan cache between runs, --metrics prints the\n"
           "                 Prometheus metrics to stderr at the end\n"
@@ -57,7 +57,9 @@ static int usage(FILE *f)
           "                 run an A/B experiment (or analyse recorded events): report.md,\n"
           "                 trials.ndjson, plot.svg with intervals and tests\n"
           "  lua SCRIPT [ARGS]  run a Lua script with the planhost module built in\n"
-          "  version\n", f);
+          "  version\n"
+          "plan, batch and serve send each --header line to the model server, and\n"
+          "'Authorization: Bearer $PLANHOST_API_KEY' when that variable is set.\n", f);
     return f == stderr ? 2 : 0;
 }
 
@@ -77,7 +79,7 @@ int ph_cli_parse_opts(int argc, char **argv, opts *o)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = NULL;
+        const char **slot = NULL, *header = NULL;
         if (strcmp(a, "--root") == 0) slot = &o->root;
         else if (strcmp(a, "--template") == 0) slot = &o->tmpl;
         else if (strcmp(a, "--api") == 0) slot = &o->api;
@@ -87,7 +89,7 @@ int ph_cli_parse_opts(int argc, char **argv, opts *o)
         else if (strcmp(a, "--record") == 0) slot = &o->record;
         else if (strcmp(a, "--chunk") == 0) slot = &o->chunk;
         else if (strcmp(a, "--snapshot") == 0) slot = &o->snapshot;
-        else if (strcmp(a, "--header") == 0) slot = &o->header;
+        else if (strcmp(a, "--header") == 0) slot = &header;     /* repeatable */
         else if (strcmp(a, "--cache-file") == 0) slot = &o->cache_file;
         else if (strcmp(a, "--metrics") == 0) { o->metrics = 1; continue; }
         else if (strcmp(a, "--no-cache") == 0) { o->no_cache = 1; continue; }
@@ -111,6 +113,8 @@ int ph_cli_parse_opts(int argc, char **argv, opts *o)
             return -1;
         }
         *slot = argv[++i];
+        if (header && ph_cli_add_header(o, header) != 0)
+            return -1;
     }
     if (!o->root)
         o->root = default_root();
@@ -124,10 +128,32 @@ void ph_cli_print_error(const ph_error *err)
         fprintf(stderr, "%s\n", err->traceback);
 }
 
+int ph_cli_add_header(opts *o, const char *line)
+{
+    if (o->nheaders >= PH_MAX_HEADERS) {
+        fprintf(stderr, "planhost: at most %d --header options\n", PH_MAX_HEADERS);
+        return -1;
+    }
+    o->headers[o->nheaders++] = line;
+    o->headers[o->nheaders] = NULL;
+    return 0;
+}
+
 ph_host *ph_cli_open_host(const opts *o, int watch)
 {
+    const char *headers[PH_MAX_HEADERS + 2];
+    int n = 0;
+    for (; n < o->nheaders; n++)
+        headers[n] = o->headers[n];
+    const char *key = getenv("PLANHOST_API_KEY");
+    char auth[1024];
+    if (key && *key) {     /* from the environment, so the key stays out of `ps` */
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        headers[n++] = auth;
+    }
+    headers[n] = NULL;
     ph_host_config cfg = {.root = o->root, .watch = watch, .url = o->url, .api = o->api, .model = o->model,
-                          .cache_file = o->cache_file, .cache_off = o->no_cache};
+                          .headers = n ? headers : NULL, .cache_file = o->cache_file, .cache_off = o->no_cache};
     ph_error err;
     ph_host *h = ph_host_open(&cfg, &err);
     if (!h)

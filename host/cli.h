@@ -6,7 +6,9 @@
 
 typedef struct opts {
     const char *root, *tmpl, *api, *model, *url, *file;
-    const char *timeout, *record, *chunk, *snapshot, *header, *cache_file;
+    const char *timeout, *record, *chunk, *snapshot, *cache_file;
+    const char *headers[PH_MAX_HEADERS + 1];   /* every --header, NULL-terminated */
+    int nheaders;
     int body, watch, pretty, metrics, no_cache;
     const char *files[256];      /* every non-option argument; file is the first */
     int nfiles;
@@ -16,7 +18,10 @@ typedef struct opts {
  * the problem and returns -1 on a bad option. */
 int ph_cli_parse_opts(int argc, char **argv, opts *o);
 void ph_cli_print_error(const ph_error *err);
-/* Opens a host on o->root with o's server settings; prints the error and returns NULL. */
+/* Adds one --header line; prints the problem and returns -1 past PH_MAX_HEADERS. */
+int ph_cli_add_header(opts *o, const char *line);
+/* Opens a host on o->root with o's server settings (and "Authorization: Bearer $PLANHOST_API_KEY"
+ * when that variable is set); prints the error and returns NULL. */
 ph_host *ph_cli_open_host(const opts *o, int watch);
 
 int ph_cli_plan(opts *o);                /* cli_plan.c */

@@ -103,10 +103,8 @@ static void print_pretty(const ph_event *ev)
 
 static int run_plan(ph_host *h, const opts *o, const char *text, size_t len)
 {
-    const char *headers[2] = {o->header, NULL};
     ph_request_opts ro = {.snapshot = text, .len = len, .template = o->tmpl,
-                          .budget_ms = o->timeout ? atoi(o->timeout) : 0,
-                          .headers = o->header ? headers : NULL, .record = o->record};
+                          .budget_ms = o->timeout ? atoi(o->timeout) : 0, .record = o->record};
     ph_error err;
     unsigned long id = ph_host_submit(h, &ro, &err);
     if (!id) {

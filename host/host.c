@@ -219,7 +219,11 @@ static int add_endpoint(ph_host *h, const ph_endpoint_config *c, const ph_host_c
     int api = ph_api_parse(api_name);
     if (api < 0)
         return ph_error_set(err, PH_ERR_ARG, "unknown api '%s' (known: ollama, ollama-generate, openai, llamacpp)", api_name);
-    ph_endpoint *e = &h->endpoints[h->nendpoints++];
+    ph_endpoint *e = &h->endpoints[h->nendpoints];
+    char why[160];
+    if (ph_http_headers_copy(e->headers, PH_MAX_HEADERS, c->headers ? c->headers : dflt->headers, why, sizeof why) != 0)
+        return ph_error_set(err, PH_ERR_ARG, "endpoint %d (%s): %s", h->nendpoints + 1, c->url ? c->url : "default", why);
+    h->nendpoints++;
     e->url = strdup(c->url ? c->url : "http://127.0.0.1:11434");
     size_t n = strlen(e->url);
     while (n > 0 && e->url[n - 1] == '/')
@@ -237,7 +241,7 @@ static int setup_endpoints(ph_host *h, const ph_host_config *cfg, ph_error *err)
     if (cfg->nendpoints > PH_MAX_ENDPOINTS)
         return ph_error_set(err, PH_ERR_ARG, "at most %d endpoints", PH_MAX_ENDPOINTS);
     if (cfg->nendpoints <= 0) {
-        ph_endpoint_config one = {cfg->url, cfg->api, cfg->model, NULL, 0};
+        ph_endpoint_config one = {.url = cfg->url, .api = cfg->api, .model = cfg->model};
         return add_endpoint(h, &one, cfg, err);
     }
     for (int i = 0; i < cfg->nendpoints; i++)
@@ -286,6 +290,7 @@ static void free_network(ph_host *h)
         free(h->endpoints[i].url);
         free(h->endpoints[i].model);
         free(h->endpoints[i].group);
+        ph_http_headers_free(h->endpoints[i].headers);
     }
     free(h->keep_alive);
 }

@@ -107,13 +107,85 @@ static void xfer_free(ph_http *h, xfer *x)
     free(x);
 }
 
+/* tchar of RFC 9110, section 5.6.2 */
+static int token_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* NULL when `line` is a well-formed "Name: value" line, else what is wrong with it. */
+static const char *header_problem(const char *line)
+{
+    const unsigned char *p = (const unsigned char *)line;
+    while (token_char(*p))
+        p++;
+    if (p == (const unsigned char *)line)
+        return "has no header name (it should read \"Name: value\")";
+    if (*p != ':')
+        return "needs a colon after a name of letters, digits and !#$%&'*+-.^_`|~";
+    for (p++; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return *p == '\r' || *p == '\n' ? "holds a line break" : "holds a control character";
+    return NULL;
+}
+
+int ph_http_headers_copy(char **dst, int max, const char *const *src, char *why, size_t whylen)
+{
+    dst[0] = NULL;
+    int n = 0;
+    for (; src && src[n]; n++) {
+        if (n >= max) {
+            snprintf(why, whylen, "too many extra headers (at most %d)", max);
+            return -1;
+        }
+        const char *problem = header_problem(src[n]);
+        if (problem) {
+            /* the name only: a value may be a secret */
+            int name = (int)strcspn(src[n], ":\r\n");
+            snprintf(why, whylen, "header %d ('%.*s') %s", n + 1, name < 40 ? name : 40, src[n], problem);
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        dst[i] = strdup(src[i]);
+        dst[i + 1] = NULL;
+        if (!dst[i]) {
+            ph_http_headers_free(dst);
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void ph_http_headers_free(char **list)
+{
+    for (int i = 0; list[i]; i++)
+        free(list[i]);
+    list[0] = NULL;
+}
+
+/* Appends a NULL-terminated list; NULL (and the list freed) when memory runs out. */
+static struct curl_slist *append_lines(struct curl_slist *list, const char *const *lines)
+{
+    for (const char *const *hd = lines; list && hd && *hd; hd++) {
+        struct curl_slist *more = curl_slist_append(list, *hd);
+        if (!more)
+            curl_slist_free_all(list);
+        list = more;
+    }
+    return list;
+}
+
 static int setup_easy(xfer *x, const ph_http_request *req)
 {
     CURL *e = x->easy;
-    x->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    x->headers = curl_slist_append(x->headers, "Expect:");   /* no 100-continue round trip */
-    for (const char *const *hd = req->headers; hd && *hd; hd++)
-        x->headers = curl_slist_append(x->headers, *hd);
+    /* "Expect:" turns off the 100-continue round trip. */
+    static const char *const fixed[] = {"Content-Type: application/json", "Expect:", NULL};
+    x->headers = append_lines(curl_slist_append(NULL, fixed[0]), fixed + 1);
+    x->headers = append_lines(x->headers, req->server_headers);
+    x->headers = append_lines(x->headers, req->headers);
     long total = req->total_timeout_ms;
     int bad = !x->headers;
     bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;

@@ -42,7 +42,9 @@ typedef struct ph_http_request {
     const char *url;
     const char *body;          /* copied */
     size_t body_len;
-    const char *const *headers;/* extra "Name: value" lines, NULL-terminated; may be NULL */
+    const char *const *server_headers; /* the endpoint's own "Name: value" lines (an API
+                               key, say), sent first; NULL-terminated; may be NULL */
+    const char *const *headers;/* the request's extra lines, NULL-terminated; may be NULL */
     long connect_timeout_ms;   /* 0: 2,000 */
     long first_byte_timeout_ms;/* 0: none */
     long total_timeout_ms;     /* 0: none */
@@ -50,6 +52,15 @@ typedef struct ph_http_request {
 } ph_http_request;
 
 typedef struct ph_http ph_http;
+
+/* Copies a NULL-terminated list of extra header lines into `dst`, which has room for `max`
+ * lines and the NULL after them. Each line must read "Name: value": a name of token
+ * characters, a colon, and a value without CR, LF or other control bytes (so no line can
+ * smuggle in a header or a request of its own). Returns 0, or -1 with `why` naming the bad
+ * line (then `dst` holds nothing to free). A NULL `src` copies nothing. */
+int ph_http_headers_copy(char **dst, int max, const char *const *src, char *why, size_t whylen);
+/* Frees the lines of a list ph_http_headers_copy filled, leaving it empty. */
+void ph_http_headers_free(char **list);
 
 /* NULL when libcurl cannot be set up. Free with ph_http_free (cancels what is running,
  * without calling done). */

@@ -48,7 +48,7 @@ static int push_failure(lua_State *L, const ph_error *err)
 
 static const char *const OPEN_KEYS[] = {
     "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "endpoints", "max_in_flight", "max_pending", "max_snapshot", "cache", "cache_entries",
+    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "headers", "endpoints", "max_in_flight", "max_pending", "max_snapshot", "cache", "cache_entries",
     "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
@@ -66,15 +66,41 @@ void ph_lua_check_keys(lua_State *L, int idx, const char *const *known, const ch
     }
 }
 
-static const char *const ENDPOINT_KEYS[] = {"url", "api", "model", "group", "max_in_flight", NULL};
+static const char *const ENDPOINT_KEYS[] = {"url", "api", "model", "group", "max_in_flight", "headers", NULL};
+
+/* Reads field "headers" of the table at `idx`, a list of at most PH_MAX_HEADERS strings, into
+ * `out` (NULL-terminated). The strings stay alive on the stack. Returns `out`, or NULL when
+ * the field is absent; raises an error naming `fn` for anything else. */
+static const char *const *read_headers(lua_State *L, int idx, const char *fn, const char **out)
+{
+    int t = lua_getfield(L, idx, "headers");
+    if (t == LUA_TNIL)
+        return NULL;
+    if (t != LUA_TTABLE)
+        luaL_error(L, "%s: headers wants a list of \"Name: value\" strings, not a %s", fn, lua_typename(L, t));
+    int list = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    if (n > PH_MAX_HEADERS)
+        luaL_error(L, "%s: at most %d headers, not %d", fn, PH_MAX_HEADERS, (int)n);
+    luaL_checkstack(L, (int)n, fn);
+    for (int i = 0; i < n; i++) {
+        if (lua_rawgeti(L, list, i + 1) != LUA_TSTRING)
+            luaL_error(L, "%s: header %d is a %s, not a \"Name: value\" string", fn, i + 1, luaL_typename(L, -1));
+        out[i] = lua_tostring(L, -1);
+    }
+    out[n] = NULL;
+    return out;
+}
 
 /* endpoints = { {url =, api =, model =, group =}, ... }; strings stay on the stack. */
-static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
+static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps,
+                          const char *(*headers)[PH_MAX_HEADERS + 1])
 {
     int n = (int)lua_rawlen(L, idx);
     if (n > PH_MAX_ENDPOINTS)
         luaL_error(L, "planhost.open: at most %d endpoints", PH_MAX_ENDPOINTS);
     for (int i = 0; i < n; i++) {
+        luaL_checkstack(L, 8, "planhost.open endpoints");   /* what one endpoint leaves */
         lua_rawgeti(L, idx, i + 1);
         int e = lua_gettop(L);
         luaL_checktype(L, e, LUA_TTABLE);
@@ -89,6 +115,7 @@ static int read_endpoints(lua_State *L, int idx, ph_endpoint_config *eps)
         eps[i].group = luaL_optstring(L, -1, NULL);
         lua_getfield(L, e, "max_in_flight");
         eps[i].max_in_flight = (int)luaL_optinteger(L, -1, 0);
+        eps[i].headers = read_headers(L, e, "planhost.open endpoints", headers[i]);
     }
     return n;
 }
@@ -99,6 +126,7 @@ static int l_open(lua_State *L)
 {
     ph_host_config cfg = {0};
     ph_endpoint_config eps[PH_MAX_ENDPOINTS];
+    const char *headers[PH_MAX_ENDPOINTS + 1][PH_MAX_HEADERS + 1];  /* the host's is the last */
     if (lua_type(L, 1) == LUA_TSTRING) {
         cfg.root = lua_tostring(L, 1);
     } else {
@@ -142,8 +170,9 @@ static int l_open(lua_State *L)
         cfg.cache_ttl_ms = (long)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "cache_file");
         cfg.cache_file = luaL_optstring(L, -1, NULL);
+        cfg.headers = read_headers(L, 1, "planhost.open", headers[PH_MAX_ENDPOINTS]);
         if (lua_getfield(L, 1, "endpoints") == LUA_TTABLE)
-            cfg.nendpoints = read_endpoints(L, lua_gettop(L), eps);
+            cfg.nendpoints = read_endpoints(L, lua_gettop(L), eps, headers);
         cfg.endpoints = eps;
     }
     lhost *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -199,8 +228,6 @@ static void push_tool_names(lua_State *L, const ph_registry *r, const int *idx, 
 
 static const char *const SUBMIT_KEYS[] = {"snapshot", "agent", "template", "budget_ms", "headers", "record", "game", NULL};
 
-#define MAX_HEADERS 8
-
 /* host:submit{snapshot = JSON, agent =, template =, budget_ms =, headers = {"K: v"}, record = path}
  * -> request id | nil, msg, code, where */
 static int l_submit(lua_State *L)
@@ -221,13 +248,8 @@ static int l_submit(lua_State *L)
     o.record = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "game");
     o.game = luaL_optstring(L, -1, NULL);
-    const char *headers[MAX_HEADERS + 1] = {NULL};
-    if (lua_getfield(L, 2, "headers") == LUA_TTABLE) {
-        int t = lua_gettop(L);
-        for (int i = 0; i < MAX_HEADERS && lua_rawgeti(L, t, i + 1) == LUA_TSTRING; i++)
-            headers[i] = lua_tostring(L, -1);    /* kept alive by the table until submit copies */
-        o.headers = headers;
-    }
+    const char *headers[PH_MAX_HEADERS + 1];
+    o.headers = read_headers(L, 2, "host:submit", headers);
     ph_error err;
     unsigned long id = ph_host_submit(h, &o, &err);
     if (!id)
@@ -565,6 +587,10 @@ int luaopen_planhost(lua_State *L)
     luaL_newlib(L, funcs);
     lua_pushliteral(L, PH_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushinteger(L, PH_MAX_HEADERS);
+    lua_setfield(L, -2, "MAX_HEADERS");
+    lua_pushinteger(L, PH_MAX_ENDPOINTS);
+    lua_setfield(L, -2, "MAX_ENDPOINTS");
     ph_lua_json_open(L);
     lua_setfield(L, -2, "json");
     ph_lua_framing_open(L);

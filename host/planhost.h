@@ -41,6 +41,9 @@ typedef struct ph_endpoint_config {
                                request finding every endpoint of its group full waits (without
                                blocking the caller) for a free one. 0: the host's
                                max_in_flight */
+    const char *const *headers; /* extra "Name: value" lines sent to this server with every
+                               request, e.g. "Authorization: Bearer KEY"; NULL-terminated, at
+                               most PH_MAX_HEADERS. NULL: the host's headers */
 } ph_endpoint_config;
 
 typedef struct ph_host_config {
@@ -56,6 +59,8 @@ typedef struct ph_host_config {
     long first_byte_timeout_ms; /* [0: none] */
     int budget_ms;          /* a request's default time budget [0: the policy's budget_ms] */
     const char *keep_alive; /* Ollama keep_alive, e.g. "10m" [NULL: the server's default] */
+    const char *const *headers; /* extra lines for every request to the server (each endpoint
+                               without its own), e.g. "Authorization: Bearer KEY" [NULL: none] */
     size_t max_response;    /* bytes of one response [4 MiB] */
     const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
     int nendpoints;         /* at most PH_MAX_ENDPOINTS */
@@ -74,6 +79,7 @@ typedef struct ph_host_config {
 } ph_host_config;
 
 #define PH_MAX_ENDPOINTS 16
+#define PH_MAX_HEADERS 8        /* extra header lines per endpoint, and per request */
 #define PH_DEFAULT_MAX_PENDING 10000
 #define PH_DEFAULT_MAX_SNAPSHOT (1u << 20)
 
@@ -87,7 +93,8 @@ typedef struct ph_request_opts {
     const char *template;   /* NULL: the policy's chain; else that template, then the
                                heuristic and emergency tiers */
     int budget_ms;          /* time budget; 0: the host's default, else the policy's */
-    const char *const *headers;  /* extra HTTP headers, NULL-terminated (may be NULL) */
+    const char *const *headers;  /* extra HTTP headers after the endpoint's, NULL-terminated,
+                                    at most PH_MAX_HEADERS (may be NULL) */
     const char *record;     /* write the raw stream with arrival times here (may be NULL) */
     const char *game;       /* JSON object the game passes to the policy as ctx.game, e.g.
                                {"urgency":"high"} (may be NULL) */

@@ -565,8 +565,9 @@ static int copy_inputs(ph_req *r, const ph_request_opts *o, ph_error *err)
     r->game = o->game ? strdup(o->game) : NULL;
     r->user = o->user;
     r->record_path = o->record ? strdup(o->record) : NULL;
-    for (int i = 0; o->headers && o->headers[i] && i < PH_REQ_HEADERS; i++)
-        r->headers[i] = strdup(o->headers[i]);
+    char why[160];
+    if (ph_http_headers_copy(r->headers, PH_MAX_HEADERS, o->headers, why, sizeof why) != 0)
+        return ph_error_set(err, PH_ERR_ARG, "%s", why);
     if (o->agent)
         snprintf(r->agent, sizeof r->agent, "%s", o->agent);
     return 0;
@@ -667,8 +668,7 @@ void ph_req_free(ph_req *r)
     ph_buf_free(&r->a.kept);
     ph_buf_free(&r->a.drops);
     ph_snapview_free(r->view);
-    for (int i = 0; r->headers[i]; i++)
-        free(r->headers[i]);
+    ph_http_headers_free(r->headers);
     free(r->snapshot);
     free(r->game);
     free(r->record_path);

@@ -48,6 +48,7 @@ typedef struct ph_endpoint {
     ph_circuit circuit;         /* kept across requests */
     int outstanding;            /* transfers running now */
     int max_in_flight;          /* 0: no cap */
+    char *headers[PH_MAX_HEADERS + 1];  /* sent with every request, NULL-terminated */
     unsigned long freed;        /* transfers ended so far (slot waiters retry when it moves) */
 } ph_endpoint;
 

@@ -283,7 +283,8 @@ static int post(struct ph_batch *b)
     if (rc == 0 && b->fr && b->pp) {
         char url[1024];
         snprintf(url, sizeof url, "%s%s", b->ep->url, ph_api_path((ph_api)b->ep->api));
-        ph_http_request req = {url, ph_buf_str(&body), body.len, (const char *const *)b->members[0]->headers,
+        ph_http_request req = {url, ph_buf_str(&body), body.len, (const char *const *)b->ep->headers,
+                               (const char *const *)b->members[0]->headers,
                                b->env.connect_timeout_ms, b->tier->first_byte_ms, total > 0 ? total : 1,
                                b->env.max_response};
         b->xfer = ph_http_start(b->env.http, &req, &hcb, b);

@@ -11,7 +11,6 @@
 
 #define PH_MAX_CHAIN 16
 #define PH_MAX_ATTEMPTS 12
-#define PH_REQ_HEADERS 8
 
 /* One try of one tier. Reset between tiers. */
 typedef struct attempt {
@@ -49,7 +48,7 @@ struct ph_req {
     const char *arm;           /* the A/B arm (policies/ab.lua, owned by gen), or NULL */
     ph_snapview *view;         /* the snapshot compiled for validation */
     size_t snapshot_len;
-    char *headers[PH_REQ_HEADERS + 1];
+    char *headers[PH_MAX_HEADERS + 1];
     int chain[PH_MAX_CHAIN + 1], nchain, ci;
     ph_tier adhoc;             /* --template outside the policy's tiers */
     int attempts, retries;

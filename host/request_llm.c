@@ -237,7 +237,8 @@ int ph_req_llm_start(ph_req *r, ph_error *err)
     long total = a->tier->total_ms > 0 && a->tier->total_ms < left ? a->tier->total_ms : left;
     char url[1024];
     snprintf(url, sizeof url, "%s%s", a->ep->url, ph_api_path((ph_api)a->ep->api));
-    ph_http_request req = {url, ph_buf_str(&body), body.len, (const char *const *)r->headers,
+    ph_http_request req = {url, ph_buf_str(&body), body.len, (const char *const *)a->ep->headers,
+                           (const char *const *)r->headers,
                            r->env.connect_timeout_ms, a->tier->first_byte_ms, total > 0 ? total : 1,
                            r->env.max_response};
     if (a->fr && a->pp)

@@ -340,11 +340,14 @@ static void run(loop *l)
 static int usage(FILE *f)
 {
     fprintf(f, "usage: planhost serve [--port P] [--root DIR] [--url U] [--api A] [--model M] [--cache-file F]\n"
-               "                      [--no-cache] [--max-body BYTES] [--max-clients N] [--max-snapshots N]\n"
+               "                      [--header 'Name: value']... [--no-cache] [--max-body BYTES]\n"
+               "                      [--max-clients N] [--max-snapshots N]\n"
                "  the planning host as an HTTP/NDJSON service on 127.0.0.1 (port 0, the default, picks one):\n"
                "  POST /v1/plan streams events, GET /metrics, GET /health; see examples/serve/README.md\n"
                "  limits: --max-body %u bytes per request body (413), --max-clients %d streams at once\n"
-               "  (503 + Retry-After), --max-snapshots %d per request (413)\n",
+               "  (503 + Retry-After), --max-snapshots %d per request (413)\n"
+               "  each --header line goes to the model server (so does 'Authorization: Bearer\n"
+               "  $PLANHOST_API_KEY' when that variable is set); clients cannot add headers\n",
             SRV_DEFAULT_MAX_BODY, SRV_DEFAULT_MAX_CLIENTS, SRV_DEFAULT_MAX_SNAPSHOTS);
     return f == stderr ? 2 : 0;
 }
@@ -374,6 +377,8 @@ static int one_opt(srv_config *c, opts *o, const char *a, const char *v)
         c->max_body = (size_t)n;
         return 0;
     }
+    if (strcmp(a, "--header") == 0)
+        return ph_cli_add_header(o, v);
     const char **slot = strcmp(a, "--root") == 0 ? &o->root
                       : strcmp(a, "--url") == 0 ? &o->url
                       : strcmp(a, "--api") == 0 ? &o->api
@@ -388,7 +393,7 @@ static int one_opt(srv_config *c, opts *o, const char *a, const char *v)
 }
 
 static const char VALUE_OPTS[] =
-    "--port --max-clients --max-snapshots --max-body --root --url --api --model --cache-file";
+    "--port --max-clients --max-snapshots --max-body --root --url --api --model --header --cache-file";
 
 /* Returns 0, 1 for --help, -1 for an error. */
 static int parse_opts(int argc, char **argv, srv_config *c, opts *o)

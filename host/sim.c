@@ -2,6 +2,7 @@
  *
  *   planhost sim [--port P] [--profile NAME] [--profiles FILE] [--model-script FILE]
  *                [--replay FILE] [--parallel N] [--fault MODE] [--misbehave SPEC] [--seed N]
+ *                [--api-key KEY]
  *
  * Speaks Ollama (/api/chat, /api/generate), OpenAI (/v1/chat/completions) and llama.cpp
  * (/completion) with a latency model, answers from a Lua model script, fault modes and
@@ -28,7 +29,7 @@
 typedef struct sim_opts {
     long port, parallel;
     unsigned long long seed;
-    const char *profile, *profiles, *model, *replay, *fault, *misbehave;
+    const char *profile, *profiles, *model, *replay, *fault, *misbehave, *api_key;
 } sim_opts;
 
 static atomic_int stop_flag;
@@ -151,6 +152,15 @@ static enum MHD_Result get_endpoint(sim_conn *c, const char *url)
 
 /* ---- routing --------------------------------------------------------------------------- */
 
+/* Without --api-key every request is; with it, "Authorization: Bearer KEY" must name it. */
+static int authorized(const sim_conn *c)
+{
+    if (!c->srv->api_key)
+        return 1;
+    const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return h && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, c->srv->api_key) == 0;
+}
+
 static enum MHD_Result route(sim_conn *c, const char *url, const char *method)
 {
     int api = sim_api_from_path(url);
@@ -165,6 +175,9 @@ static enum MHD_Result route(sim_conn *c, const char *url, const char *method)
     if (c->too_large)
         return sim_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     c->n = atomic_fetch_add(&c->srv->arrivals, 1) + 1;   /* GET /sim/stats reports it */
+    if (!authorized(c))     /* as vLLM's --api-key answers */
+        return sim_reply_error(c, MHD_HTTP_UNAUTHORIZED, "planhost sim: missing or wrong API key "
+                               "(send Authorization: Bearer KEY)", "invalid_api_key");
     pthread_mutex_lock(&c->srv->last_mu);
     ph_buf_reset(&c->srv->last_body);
     ph_buf_add(&c->srv->last_body, c->upload.data ? c->upload.data : "", c->upload.len);
@@ -204,6 +217,7 @@ static int usage(FILE *f)
 {
     fputs("usage: planhost sim [--port P] [--profile NAME] [--profiles FILE] [--model-script FILE]\n"
           "                    [--replay FILE] [--parallel N] [--fault MODE] [--misbehave SPEC] [--seed N]\n"
+          "                    [--api-key KEY]\n"
           "  a SIMULATED LLM server on 127.0.0.1 (Ollama, OpenAI and llama.cpp protocols);\n"
           "  see examples/sim/README.md\n", f);
     return f == stderr ? 2 : 0;
@@ -238,6 +252,7 @@ static int one_opt(sim_opts *o, const char *a, const char *v)
                       : strcmp(a, "--model-script") == 0 ? &o->model
                       : strcmp(a, "--replay") == 0 ? &o->replay
                       : strcmp(a, "--fault") == 0 ? &o->fault
+                      : strcmp(a, "--api-key") == 0 ? &o->api_key
                       : strcmp(a, "--misbehave") == 0 ? &o->misbehave : NULL;
     if (!slot) {
         fprintf(stderr, "planhost sim: unknown option '%s'\n", a);
@@ -320,6 +335,7 @@ static int setup(sim_server *srv, const sim_opts *o, char *what, size_t n)
     pthread_mutex_init(&srv->last_mu, NULL);
     ph_buf_init(&srv->last_body, 8u << 20);
     srv->seed = o->seed;
+    srv->api_key = o->api_key ? strdup(o->api_key) : NULL;
     if (o->fault && sim_fault_parse(o->fault, &srv->fault, msg, sizeof msg) != 0)
         return fprintf(stderr, "planhost sim: %s\n", msg), -1;
     find_root(root, sizeof root);
@@ -338,6 +354,7 @@ static int setup(sim_server *srv, const sim_opts *o, char *what, size_t n)
 static void teardown(sim_server *srv)
 {
     ph_buf_free(&srv->last_body);
+    free(srv->api_key);
     pthread_mutex_destroy(&srv->last_mu);
     sim_lua_close(srv->model);
     ph_record_free(&srv->replay);

@@ -157,6 +157,7 @@ typedef struct sim_server {
     int replaying;
     sim_sched *sched;
     uint64_t seed;
+    char *api_key;              /* --api-key: POSTs need "Authorization: Bearer KEY" (NULL: none) */
     atomic_ulong arrivals;      /* generation requests seen */
     pthread_mutex_t last_mu;    /* guards last_body */
     ph_buf last_body;           /* the newest generation request's body: GET /sim/last_body */
