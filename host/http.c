@@ -1,8 +1,19 @@
-/* http — non-blocking POSTs over libcurl multi. See http.h. */
+/* http — non-blocking POSTs over libcurl multi. See http.h.
+ *
+ * libcurl's socket interface drives the transfers: curl says which sockets to watch
+ * (on_socket, into an epoll set) and when its timer is due (on_timer); a poll waits on the
+ * epoll set and hands curl only the sockets that are ready. An idle poll therefore costs the
+ * same with 1 or 1,000 transfers open (curl_multi_perform would visit every one of them).
+ * The transfers' own first-byte and total deadlines are scanned only once the earliest of
+ * them is due. Linux (epoll). */
 #define _POSIX_C_SOURCE 200809L
 #include "http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +25,7 @@
 #define POOL 16        /* easy handles kept for reuse: setting one up costs more than a reset */
 
 typedef struct xfer {
-    struct xfer *next;
+    struct xfer *next, **prev;  /* prev: the pointer that points here */
     unsigned long id;
     CURL *easy;
     struct curl_slist *headers;
@@ -31,7 +42,11 @@ typedef struct xfer {
 
 struct ph_http {
     CURLM *multi;
+    int epfd;                 /* the sockets curl asked us to watch */
+    double timer_at;          /* when curl wants CURL_SOCKET_TIMEOUT (ms, now_ms clock); NAN: never */
+    double deadline_at;       /* no transfer's own deadline falls before this (INFINITY: none) */
     xfer *list;
+    int running;              /* transfers in the list */
     unsigned long next_id;
     CURL *pool[POOL];
     int npool;
@@ -51,6 +66,32 @@ const char *ph_http_fail_name(ph_http_fail f)
     return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "other";
 }
 
+/* CURLMOPT_SOCKETFUNCTION: keeps the epoll set in step with what curl wants watched. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e, (void)socketp;
+    ph_http *h = userp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);   /* fails harmlessly once curl closed it */
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl next wants to run its timeouts (-1: not at all). */
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    ph_http *h = userp;
+    h->timer_at = timeout_ms < 0 ? NAN : now_ms() + (double)timeout_ms;
+    return 0;
+}
+
 ph_http *ph_http_new(void)
 {
     static int global_done;
@@ -60,13 +101,33 @@ ph_http *ph_http_new(void)
     ph_http *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->multi = curl_multi_init();
-    if (!h->multi) {
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    h->multi = h->epfd >= 0 ? curl_multi_init() : NULL;
+    if (!h->multi ||
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK) {
+        if (h->multi)
+            curl_multi_cleanup(h->multi);
+        if (h->epfd >= 0)
+            close(h->epfd);
         free(h);
         return NULL;
     }
+    h->timer_at = NAN;
+    h->deadline_at = INFINITY;
     h->next_id = 1;
     return h;
+}
+
+/* The earliest of x's own deadlines still ahead of it (INFINITY: none). */
+static double xfer_deadline(const xfer *x)
+{
+    double d = x->total_timeout > 0 ? x->start_ms + (double)x->total_timeout : INFINITY;
+    if (x->first_byte_timeout > 0 && x->first_byte_ms < 0 && x->start_ms + (double)x->first_byte_timeout < d)
+        d = x->start_ms + (double)x->first_byte_timeout;
+    return d;
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -224,18 +285,24 @@ unsigned long ph_http_start(ph_http *h, const ph_http_request *req, const ph_htt
     }
     x->id = h->next_id++;
     x->next = h->list;
+    x->prev = &h->list;
+    if (h->list)
+        h->list->prev = &x->next;
     h->list = x;
+    h->running++;
+    double d = xfer_deadline(x);
+    if (d < h->deadline_at)
+        h->deadline_at = d;
     return x->id;
 }
 
 /* Unlinks `x` from the running list and the multi handle. */
 static void detach(ph_http *h, xfer *x)
 {
-    for (xfer **p = &h->list; *p; p = &(*p)->next)
-        if (*p == x) {
-            *p = x->next;
-            break;
-        }
+    *x->prev = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    h->running--;
     curl_multi_remove_handle(h->multi, x->easy);
 }
 
@@ -295,13 +362,17 @@ static void read_done(ph_http *h)
     }
 }
 
-/* Ends transfers whose first-byte or total deadline has passed. */
+/* Ends transfers whose first-byte or total deadline has passed, once the earliest is due;
+ * the scan also finds the next earliest. */
 static void check_deadlines(ph_http *h)
 {
     double t = now_ms();
+    if (t < h->deadline_at)
+        return;
+    double next = INFINITY;
     xfer *x = h->list;
     while (x) {
-        xfer *next = x->next;
+        xfer *after = x->next;
         double age = t - x->start_ms;
         char msg[128];
         if (x->total_timeout > 0 && age >= (double)x->total_timeout) {
@@ -310,55 +381,67 @@ static void check_deadlines(ph_http *h)
         } else if (x->first_byte_timeout > 0 && x->first_byte_ms < 0 && age >= (double)x->first_byte_timeout) {
             snprintf(msg, sizeof msg, "no first byte within %ld ms", x->first_byte_timeout);
             finish(h, x, PH_HTTP_TIMEOUT, msg);
+        } else if (xfer_deadline(x) < next) {
+            next = xfer_deadline(x);
         }
-        x = next;
+        x = after;
     }
+    h->deadline_at = next;
 }
 
 long ph_http_next_timeout(const ph_http *h)
 {
-    double t = now_ms(), best = -1;
-    for (const xfer *x = h->list; x; x = x->next) {
-        double d = -1;
-        if (x->total_timeout > 0)
-            d = x->start_ms + (double)x->total_timeout - t;
-        if (x->first_byte_timeout > 0 && x->first_byte_ms < 0) {
-            double f = x->start_ms + (double)x->first_byte_timeout - t;
-            d = d < 0 || f < d ? f : d;
+    if (!h->list || isinf(h->deadline_at))
+        return -1;
+    double d = h->deadline_at - now_ms();
+    return d <= 0 ? 0 : (long)ceil(d);
+}
+
+/* Hands curl what is ready (waiting at most `wait_ms` for a socket): the ready sockets, its
+ * timer when due, then the finished transfers. Goes round again (without waiting) while that
+ * made progress, a few times, so one call takes a new transfer from its connect to its
+ * request sent; then the passed deadlines. */
+static void drive(ph_http *h, int wait_ms)
+{
+    struct epoll_event ev[64];
+    int running;
+    for (int round = 0; round < 4; round++) {
+        int n = epoll_wait(h->epfd, ev, 64, round ? 0 : wait_ms);
+        for (int i = 0; i < n; i++) {
+            int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                       (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                       (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(h->multi, ev[i].data.fd, mask, &running);
         }
-        if (d >= 0 && (best < 0 || d < best))
-            best = d;
-        else if (d < 0 && (x->total_timeout > 0 || x->first_byte_timeout > 0))
-            best = 0;
+        int due = !isnan(h->timer_at) && now_ms() >= h->timer_at;
+        if (due) {
+            h->timer_at = NAN;     /* on_timer may set it again from inside the call */
+            curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        read_done(h);
+        if (n <= 0 && !due)
+            break;
     }
-    return best < 0 ? -1 : (long)best + 1;
+    check_deadlines(h);
 }
 
 int ph_http_poll(ph_http *h, int timeout_ms)
 {
-    int running = 0;
-    curl_multi_perform(h->multi, &running);
-    read_done(h);
-    check_deadlines(h);
-    if (!h->list)
-        return 0;
-    long next = ph_http_next_timeout(h);
-    int wait = timeout_ms < 0 ? 1000 : timeout_ms;
-    if (next >= 0 && next < wait)
-        wait = (int)next;
-    curl_multi_poll(h->multi, NULL, 0, wait, NULL);
-    curl_multi_perform(h->multi, &running);
-    read_done(h);
-    check_deadlines(h);
-    return ph_http_running(h);
+    drive(h, 0);
+    if (!h->list || timeout_ms == 0)
+        return h->running;
+    double wait = timeout_ms < 0 ? 1000 : timeout_ms, t = now_ms();
+    if (!isnan(h->timer_at) && h->timer_at - t < wait)
+        wait = h->timer_at - t;
+    if (h->deadline_at - t < wait)
+        wait = h->deadline_at - t;
+    drive(h, wait > 0 ? (int)ceil(wait) : 0);
+    return h->running;
 }
 
 int ph_http_running(const ph_http *h)
 {
-    int n = 0;
-    for (const xfer *x = h->list; x; x = x->next)
-        n++;
-    return n;
+    return h->running;
 }
 
 void ph_http_limit(ph_http *h, unsigned long id, long ms)
@@ -368,6 +451,8 @@ void ph_http_limit(ph_http *h, unsigned long id, long ms)
             long at = (long)(now_ms() - x->start_ms) + ms;
             if (x->total_timeout <= 0 || at < x->total_timeout)
                 x->total_timeout = at;
+            if (xfer_deadline(x) < h->deadline_at)
+                h->deadline_at = xfer_deadline(x);
             return;
         }
 }
@@ -393,5 +478,6 @@ void ph_http_free(ph_http *h)
     while (h->npool)
         curl_easy_cleanup(h->pool[--h->npool]);
     curl_multi_cleanup(h->multi);
+    close(h->epfd);            /* after curl, whose cleanup may still remove sockets */
     free(h);
 }
