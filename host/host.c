@@ -254,7 +254,7 @@ static int setup_network(ph_host *h, const ph_host_config *cfg, ph_error *err)
 {
     h->http = ph_http_new();
     if (!h->http)
-        return ph_error_set(err, PH_ERR_MEMORY, "cannot set up libcurl");
+        return ph_error_set(err, PH_ERR_MEMORY, "cannot set up the HTTP client (libcurl and an epoll descriptor; out of file descriptors?)");
     h->latency = ph_latency_new();
     ph_cache_config cc = {cfg->cache_entries, cfg->cache_bytes, cfg->cache_ttl_ms > 0 ? (uint64_t)cfg->cache_ttl_ms : 0};
     h->cache = ph_cache_new(&cc);

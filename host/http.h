@@ -5,8 +5,10 @@
  * between requests. Each transfer has a connect, a first-byte and a total timeout, a cap on
  * response bytes, and can be cancelled; the data callback can stop it (the plan has closed,
  * so the server should stop generating). Error bodies (status >= 400) are kept (capped) for
- * the message instead of being passed on. Knows nothing of Lua, plans or formats.
- * Depends on libcurl and buf. */
+ * the message instead of being passed on. An idle poll costs the same however many
+ * transfers are open (libcurl's socket interface over epoll). Also checks the extra header
+ * lines callers send. Knows nothing of Lua, plans or formats.
+ * Depends on libcurl, buf and Linux epoll. */
 #ifndef PH_HTTP_H
 #define PH_HTTP_H
 
@@ -62,8 +64,8 @@ int ph_http_headers_copy(char **dst, int max, const char *const *src, char *why,
 /* Frees the lines of a list ph_http_headers_copy filled, leaving it empty. */
 void ph_http_headers_free(char **list);
 
-/* NULL when libcurl cannot be set up. Free with ph_http_free (cancels what is running,
- * without calling done). */
+/* NULL when libcurl or the epoll descriptor cannot be set up. Free with ph_http_free
+ * (cancels what is running, without calling done). */
 ph_http *ph_http_new(void);
 void ph_http_free(ph_http *h);
 
