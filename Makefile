@@ -140,15 +140,12 @@ fuzz: deps
 	fi
 	@$(MAKE) --no-print-directory fuzz-run
 
-# What make test runs (tests/run.sh): each target replays its regressions and then every
-# input of a fresh seed corpus through all its checks — the same inputs on every machine, so
-# the result depends only on the tree. Mutation (which can find new inputs, so varies by
-# machine and time) is make fuzz. Prints one "fuzz NAME: ok|FAILED" line per target.
-# What `make test` runs for each target: its regressions, its whole seed corpus, then
+# What `make test` (tests/run.sh) runs for each target: its regressions, its whole seed corpus, then
 # FUZZ_SMOKE_SECONDS of mutation from the seeds with a fixed FUZZ_SEED, so a run on a given
 # commit explores the same inputs on every machine (a slower machine covers a prefix of them)
 # and CI fails on code changes, not on luck. Random seeds and long runs: make fuzz. A crash
 # prints its input (base64) into the log, so it can be turned into a regression fixture.
+# Prints one "fuzz NAME: ok|FAILED" line per target.
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_SEED          ?= 20261201
 fuzz-smoke: $(FUZZ_BINS)
@@ -200,7 +197,7 @@ clean:
 
 help:
 	@echo "make run     render the example snapshot through every template"
-	@echo "make test    build (normal + sanitizers) and run the busted suite on both"
+	@echo "make test    build (normal + sanitizers), the busted suite on both, each fuzz target 30 s"
 	@echo "make deps    install missing Debian packages"
 	@echo "make asan    sanitizer build into build/asan/"
 	@echo "make bench   performance figures against peers, into build/bench/BENCH.md"
