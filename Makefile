@@ -17,7 +17,7 @@ CLI_LIBS := -lmicrohttpd
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  := buf error jsonw registry tree sandbox sandbox_pattern script script_registry script_tmpl script_json script_jsonenc script_policy script_cache script_batch script_ab wire http request request_llm request_cache request_batch circuit latency schema \
+LIB_SRC  := buf error jsonw registry tree sandbox sandbox_pattern script script_registry script_tmpl script_json script_jsonenc script_policy script_cache script_batch script_ab wire http request request_llm request_cache request_batch request_provisional circuit latency schema \
             selfcheck host jsonstream jsonstream_scan lua_json planparse planparse_step planparse_write lua_planparse framing lua_framing snapview validate lua_validate cache cache_file lua_cache snaphash snaphash_rules lua_snaphash metrics lua_metrics \
             $(patsubst host/%.c,%,$(wildcard host/record.c)) lua_planhost
 # the command: its own front end, the Lua interpreter mode, the simulator (host/sim*.c) and

@@ -58,6 +58,17 @@ static void print_pretty(const ph_event *ev)
         printf("  %8s ms  step %s  %.*s\n", a, b, step && end ? (int)(end - step - 7) : 0, step ? step + 7 : "");
         break;
     }
+    case PH_EVENT_PROVISIONAL: {
+        const char *steps = strstr(ev->json, "\"steps\":");
+        field(ev->json, "t_ms", a, sizeof a);
+        field(ev->json, "error", d, sizeof d);
+        if (steps)
+            printf("  %8s ms  provisional plan (heuristic, until the real one): %.*s\n", a,
+                   (int)(strstr(steps, "]") - steps - 7), steps + 8);
+        else
+            printf("  %8s ms  no provisional plan: %s\n", a, d);
+        break;
+    }
     case PH_EVENT_FALLBACK:
         field(ev->json, "from", a, sizeof a);
         field(ev->json, "to", b, sizeof b);

@@ -102,6 +102,9 @@ typedef struct ph_request_opts {
                                events; the host never reads it (may be NULL) */
 } ph_request_opts;
 
+/* The JSON of each kind is in DESIGN.md (Events). A request's events end with exactly one
+ * PLAN; PROVISIONAL (when policies/tiers.lua asks for it) comes first, for a request that
+ * waits for a model: the heuristic planner's plan to act on until the PLAN arrives. */
 typedef enum ph_event_kind {
     PH_EVENT_STEP, PH_EVENT_FALLBACK, PH_EVENT_PLAN, PH_EVENT_RELOAD, PH_EVENT_PROVISIONAL,
 } ph_event_kind;

@@ -56,7 +56,7 @@ static const ph_tier *tier_at(const ph_req *r, int k)
 
 /* ---- events -------------------------------------------------------------------------- */
 
-static void event_head(ph_req *r, ph_buf *b, const char *kind)
+void ph_req_event_head(ph_req *r, ph_buf *b, const char *kind)
 {
     ph_buf_init(b, EVENT_CAP);
     ph_buf_addf(b, "{\"event\":\"%s\",\"agent\":", kind);
@@ -64,7 +64,7 @@ static void event_head(ph_req *r, ph_buf *b, const char *kind)
     ph_buf_addf(b, ",\"request\":%lu", r->id);
 }
 
-static void queue(ph_req *r, ph_event_kind kind, ph_buf *b)
+void ph_req_queue_event(ph_req *r, ph_event_kind kind, ph_buf *b)
 {
     ph_buf_adds(b, "}");
     r->env.queue(r->env.host, kind, r->id, r->user, b);
@@ -73,20 +73,20 @@ static void queue(ph_req *r, ph_event_kind kind, ph_buf *b)
 void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len)
 {
     ph_buf b;
-    event_head(r, &b, "step");
+    ph_req_event_head(r, &b, "step");
     ph_buf_adds(&b, ",\"tier\":");
     ph_jsonw_cstr(&b, tier);
     ph_buf_addf(&b, ",\"index\":%d,\"step\":", index);
     ph_buf_add(&b, json, len);
     ph_buf_adds(&b, ",\"t_ms\":");
     ph_jsonw_num(&b, round((ph_req_now() - r->start_ms) * 10) / 10);
-    queue(r, PH_EVENT_STEP, &b);
+    ph_req_queue_event(r, PH_EVENT_STEP, &b);
 }
 
 static void queue_fallback(ph_req *r, const char *from, const char *to, const char *reason, const char *error)
 {
     ph_buf b;
-    event_head(r, &b, "fallback");
+    ph_req_event_head(r, &b, "fallback");
     ph_buf_adds(&b, ",\"from\":");
     ph_jsonw_cstr(&b, from);
     ph_buf_adds(&b, ",\"to\":");
@@ -95,7 +95,7 @@ static void queue_fallback(ph_req *r, const char *from, const char *to, const ch
     ph_jsonw_cstr(&b, reason);
     ph_buf_adds(&b, ",\"error\":");
     ph_jsonw_cstr(&b, error && *error ? error : reason);
-    queue(r, PH_EVENT_FALLBACK, &b);
+    ph_req_queue_event(r, PH_EVENT_FALLBACK, &b);
     if (r->env.metrics)
         ph_metrics_fallback(r->env.metrics, from, reason);
 }
@@ -121,7 +121,7 @@ static void add_timing(ph_req *r, ph_buf *b)
 void ph_req_end_plan(ph_req *r, const char *source)
 {
     ph_buf b;
-    event_head(r, &b, "plan");
+    ph_req_event_head(r, &b, "plan");
     ph_buf_adds(&b, ",\"tier\":");
     ph_jsonw_cstr(&b, r->a.tier->name);
     ph_buf_addf(&b, ",\"source\":\"%s\",\"cache\":\"%s\"", source, r->cache_state ? r->cache_state : "off");
@@ -133,7 +133,7 @@ void ph_req_end_plan(ph_req *r, const char *source)
     }
     ph_buf_add(&b, r->a.plan.data, r->a.plan.len);
     add_timing(r, &b);
-    queue(r, PH_EVENT_PLAN, &b);
+    ph_req_queue_event(r, PH_EVENT_PLAN, &b);
     if (r->env.metrics) {
         attempt *a = &r->a;
         ph_metrics_plan(r->env.metrics, a->tier->name, source, r->cache_state ? r->cache_state : "off", r->arm,
@@ -163,13 +163,7 @@ static void end_emergency(ph_req *r)
 
 /* ---- the chain ----------------------------------------------------------------------- */
 
-typedef struct ctx_space {
-    double med[64], p95[64];
-    int n[64];
-    const char *names[PH_MAX_ENDPOINTS], *states[PH_MAX_ENDPOINTS];
-} ctx_space;
-
-static void fill_ctx(ph_req *r, ph_chain_ctx *c, ctx_space *sp)
+void ph_req_fill_ctx(ph_req *r, ph_chain_ctx *c, ph_ctx_space *sp)
 {
     const ph_policy *p = ph_gen_policy(r->gen);
     for (int i = 0; i < p->ntiers && i < 64; i++)
@@ -193,9 +187,9 @@ void ph_req_next_tier(ph_req *r)
     char reason[32], message[512];
     snprintf(reason, sizeof reason, "%s", r->a.reason[0] ? r->a.reason : "invalid");
     snprintf(message, sizeof message, "%s", r->a.message);
-    ctx_space sp;
+    ph_ctx_space sp;
     ph_chain_ctx ctx;
-    fill_ctx(r, &ctx, &sp);
+    ph_req_fill_ctx(r, &ctx, &sp);
     ph_error err;
     int action = p->ntiers <= 64 ? ph_gen_on_failure(r->gen, &ctx, reason, &err) : -1;
     if (action == -3) {            /* the hook itself failed: say so, then go on */
@@ -247,13 +241,19 @@ void ph_plan_fields(ph_buf *b, const ph_pp_plan *p, const ph_buf *kept, const ph
     ph_buf_adds(b, "]");
 }
 
+int ph_req_check_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s, char *reason,
+                      size_t reason_size, ph_error *err)
+{
+    return ph_check_step(r->gen, tools, ntools, r->view, r->snapshot, r->snapshot_len, s->json, s->len, reason,
+                         reason_size, err);
+}
+
 void ph_req_take_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s)
 {
     attempt *a = &r->a;
     char reason[PH_VALIDATE_REASON];
     ph_error err;
-    int ok = ph_check_step(r->gen, tools, ntools, r->view, r->snapshot, r->snapshot_len, s->json, s->len,
-                           reason, sizeof reason, &err);
+    int ok = ph_req_check_step(r, tools, ntools, s, reason, sizeof reason, &err);
     if (ok < 0)                    /* a broken hook fails the tier: reason "script" */
         ph_req_fail(r, "script", err.message);
     if (ok <= 0) {
@@ -494,9 +494,9 @@ static void pick_chain(ph_req *r, const char *tmpl)
         r->chain[0] = k, r->chain[1] = heur, r->chain[2] = emer, r->nchain = 3;
         return;
     }
-    ctx_space sp;
+    ph_ctx_space sp;
     ph_chain_ctx ctx;
-    fill_ctx(r, &ctx, &sp);
+    ph_req_fill_ctx(r, &ctx, &sp);
     ph_error err;
     r->nchain = ph_gen_chain(r->gen, &ctx, r->chain, PH_MAX_CHAIN, &err);
     if (r->nchain < 1) {           /* the policy failed: the fallback says so, then safe tiers */
@@ -603,6 +603,8 @@ ph_req *ph_req_start(const ph_req_env *env, ph_gen *g, unsigned long id, const p
     pick_chain(r, o->template);
     if (!ph_req_cache_start(r))
         run_tier(r);
+    if (!r->ended)                 /* it waits for a model (or a batch, a slot, a leader) */
+        ph_req_offer_provisional(r);
     return r;
 }
 

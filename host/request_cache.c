@@ -86,8 +86,8 @@ static int reread_step(void *ud, const ph_pp_step *s)
     ph_req *r = x->r;
     char reason[PH_VALIDATE_REASON];
     ph_error err;
-    int ok = ph_check_step(r->gen, x->tmpl ? x->tmpl->tools : NULL, x->tmpl ? x->tmpl->ntools : 0, r->view,
-                           r->snapshot, r->snapshot_len, s->json, s->len, reason, sizeof reason, &err);
+    int ok = ph_req_check_step(r, x->tmpl ? x->tmpl->tools : NULL, x->tmpl ? x->tmpl->ntools : 0, s, reason,
+                               sizeof reason, &err);
     if (ok <= 0 || x->n >= 64) {
         x->bad = 1;
         return 1;                  /* one failing step spoils the plan: stop here */

@@ -123,9 +123,27 @@ int ph_req_cache_lead_or_wait(ph_req *r);
 void ph_req_cache_store(ph_req *r, const char *source);
 void ph_req_cache_release(ph_req *r, const char *source);
 
-/* Events, request.c. */
+/* Events, request.c: a step event; any event is a head ({"event":KIND,"agent":..,"request":..),
+ * the caller's fields, then queue (which closes the object and takes the buffer). */
 void ph_req_queue_step(ph_req *r, const char *tier, int index, const char *json, size_t len);
+void ph_req_event_head(ph_req *r, ph_buf *b, const char *kind);
+void ph_req_queue_event(ph_req *r, ph_event_kind kind, ph_buf *b);
 
+/* request.c: what a policy function's ctx holds, filled from r and the host. */
+typedef struct ph_ctx_space {
+    double med[64], p95[64];
+    int n[64];
+    const char *names[PH_MAX_ENDPOINTS], *states[PH_MAX_ENDPOINTS];
+} ph_ctx_space;
+void ph_req_fill_ctx(ph_req *r, ph_chain_ctx *c, ph_ctx_space *sp);
+
+/* request_provisional.c: when the policy asks, the heuristic planner's plan (its steps checked
+ * against the snapshot) goes out at once as a provisional event. */
+void ph_req_offer_provisional(ph_req *r);
+
+/* ph_check_step against r's snapshot (its view and its text, for the validate hook). */
+int ph_req_check_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s, char *reason,
+                      size_t reason_size, ph_error *err);
 /* A step the parser handed out: validated against the snapshot and the policy, then a step
  * event (kept) or a drop. `tools` are the tier's (NULL: all). */
 void ph_req_take_step(ph_req *r, const int *tools, int ntools, const ph_pp_step *s);

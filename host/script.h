@@ -104,6 +104,8 @@ typedef struct ph_policy {
     ph_circuit_policy circuit;
     ph_validate_limits limits;       /* policies/validate.lua */
     int chain_ref, on_failure_ref;   /* Lua refs, private to the adapter (LUA_NOREF: none) */
+    int provisional;                 /* provisional = true: a heuristic plan at once */
+    int provisional_ref;             /* provisional = function(ctx) (LUA_NOREF: none) */
     int validate_ref;                /* policies/validate.lua's validate(step, snapshot) */
 } ph_policy;
 
@@ -195,6 +197,12 @@ int ph_gen_chain(ph_gen *g, const ph_chain_ctx *ctx, int *out, int max, ph_error
 /* Calls on_failure(ctx, reason). Returns -1 (go on), -2 ("stop") or a tier index to jump
  * to; -3 with `err` filled on a script error or an unknown answer. */
 int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph_error *err);
+
+/* Does the policy want a provisional plan for this request (the heuristic planner's, handed
+ * out at once while the model thinks)? policies/tiers.lua `provisional`: true, false (the
+ * default) or function(ctx) -> boolean. Returns 1 or 0, or -1 with err when the function
+ * failed or answered something else. */
+int ph_gen_provisional(ph_gen *g, const ph_chain_ctx *ctx, ph_error *err);
 
 /* The heuristic tier: runs lua/heuristic.lua's plan(snapshot, {tools = ...}) for the tools
  * of `t` (NULL: all) and appends the plan as JSON to `out`. Returns 0, or -1 with `err`. */

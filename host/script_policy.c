@@ -14,7 +14,8 @@
 #include "script_internal.h"
 
 static const char *const POLICY_KEYS[] = {
-    "tiers", "chain", "on_failure", "budget_ms", "circuit", "latency_window", "connect_retries", NULL,
+    "tiers", "chain", "on_failure", "provisional", "budget_ms", "circuit", "latency_window", "connect_retries",
+    NULL,
 };
 static const char *const TIER_KEYS[] = {
     "kind", "template", "model", "endpoint", "max_tokens", "schema", "first_byte_ms", "total_ms", "accept_partial",
@@ -182,6 +183,21 @@ static int ref_function(lua_State *L, int idx, const char *key, int required)
     return LUA_NOREF;
 }
 
+/* provisional = true | false | function(ctx) -> boolean */
+static void compile_provisional(lua_State *L, int idx, ph_policy *p)
+{
+    int t = ph_sb_field(L, idx, "provisional");
+    if (t == LUA_TFUNCTION) {
+        p->provisional_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return;
+    }
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+        luaL_error(L, "%s: 'provisional' must be true, false or a function(ctx), not %s", FILE_NAME,
+                   lua_typename(L, t));
+    p->provisional = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
 /* Stack: the policy table. */
 static int policy_trampoline(lua_State *L)
 {
@@ -197,6 +213,7 @@ static int policy_trampoline(lua_State *L)
     compile_circuit(L, idx, &p->circuit);
     p->chain_ref = ref_function(L, idx, "chain", 1);
     p->on_failure_ref = ref_function(L, idx, "on_failure", 0);
+    compile_provisional(L, idx, p);
     return 0;
 }
 
@@ -208,7 +225,7 @@ static void policy_defaults(ph_policy *p)
     p->connect_retries = 1;
     p->circuit = (ph_circuit_policy){20, 5, 2, 0.5, 5000};
     p->limits = ph_validate_limits_default();
-    p->chain_ref = p->on_failure_ref = p->validate_ref = LUA_NOREF;
+    p->chain_ref = p->on_failure_ref = p->validate_ref = p->provisional_ref = LUA_NOREF;
 }
 
 /* Without policies/tiers.lua: the default tiers over whatever templates exist. */
@@ -359,12 +376,20 @@ static int tier_of(lua_State *L, ph_gen *g, int idx, const char *what)
     return k;
 }
 
+/* A trampoline's start: pushes the policy function `ref` and the ctx from the call's args
+ * (stack slot 1), which it returns. */
+static call_args *push_policy_call(lua_State *L, ph_gen *g, int ref)
+{
+    call_args *a = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    push_ctx(L, g, a);
+    return a;
+}
+
 static int chain_trampoline(lua_State *L)
 {
     ph_gen *g = ph_sb_gen(L);
-    call_args *a = lua_touserdata(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policy.chain_ref);
-    push_ctx(L, g, a);
+    call_args *a = push_policy_call(L, g, g->policy.chain_ref);
     lua_call(L, 1, 1);
     ph_sb_unwrap(L, -1);
     if (!lua_istable(L, -1))
@@ -408,9 +433,7 @@ int ph_gen_chain(ph_gen *g, const ph_chain_ctx *ctx, int *out, int max, ph_error
 static int failure_trampoline(lua_State *L)
 {
     ph_gen *g = ph_sb_gen(L);
-    call_args *a = lua_touserdata(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, g->policy.on_failure_ref);
-    push_ctx(L, g, a);
+    call_args *a = push_policy_call(L, g, g->policy.on_failure_ref);
     lua_pushstring(L, a->reason);
     lua_call(L, 2, 1);
     if (lua_isnil(L, -1))
@@ -431,6 +454,29 @@ int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph
     lua_pushlightuserdata(g->L, &a);
     if (ph_sb_call(g, 1, 0, FILE_NAME, err) != 0)
         return -3;
+    return a.action;
+}
+
+static int provisional_trampoline(lua_State *L)
+{
+    ph_gen *g = ph_sb_gen(L);
+    call_args *a = push_policy_call(L, g, g->policy.provisional_ref);
+    lua_call(L, 1, 1);
+    if (!lua_isboolean(L, -1))
+        luaL_error(L, "%s: provisional() must return true or false, not %s", FILE_NAME, luaL_typename(L, -1));
+    a->action = lua_toboolean(L, -1);
+    return 0;
+}
+
+int ph_gen_provisional(ph_gen *g, const ph_chain_ctx *ctx, ph_error *err)
+{
+    if (g->policy.provisional_ref == LUA_NOREF)
+        return g->policy.provisional;
+    call_args a = {ctx, NULL, NULL, 0, 0, 0, ""};
+    lua_pushcfunction(g->L, provisional_trampoline);
+    lua_pushlightuserdata(g->L, &a);
+    if (ph_sb_call(g, 1, 0, FILE_NAME, err) != 0)
+        return -1;
     return a.action;
 }
 

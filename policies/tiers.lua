@@ -57,6 +57,12 @@ return {
     return nil
   end,
 
+  -- true (or a function(ctx) returning true): a request that has to wait for a model first
+  -- gets the heuristic planner's plan at once, as a "provisional" event, so the agent acts
+  -- while the model thinks; the request's plan event still follows and supersedes it.
+  --   provisional = function(ctx) return ctx.game.urgency == "medium" end,
+  provisional = false,
+
   budget_ms = 3000,  -- a request's time budget when the game gives none
 
   -- Per endpoint, kept across requests: opens when at least `min_requests` of the last
