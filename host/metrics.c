@@ -57,6 +57,7 @@ typedef struct series {
 
 struct ph_metrics {
     uint64_t submitted, reloads_ok, reloads_failed, dropped;
+    uint64_t provisional[2];  /* provisional events: [0] without a plan (error), [1] with one */
     int nseries;
     int head[NFAMILIES], tail[NFAMILIES];
     uint16_t slot[NSLOTS];             /* series index + 1; 0 = empty */
@@ -257,6 +258,11 @@ void ph_metrics_reload(ph_metrics *m, int ok)
     *(ok ? &m->reloads_ok : &m->reloads_failed) += 1;
 }
 
+void ph_metrics_provisional(ph_metrics *m, int ok)
+{
+    m->provisional[ok != 0]++;
+}
+
 /* ---- rendering: every write goes through out(), which stops at the first failure, so a
  * capped buffer holds a prefix of the exposition. */
 
@@ -375,12 +381,21 @@ static void out_single(writer *w, const char *name, const char *help, const char
     outs(w, name), outs(w, " "), out_u64(w, v), outs(w, "\n");
 }
 
+/* A counter with an ok and a failed series. */
+static void out_ok_failed(writer *w, const char *name, const char *help, uint64_t ok, uint64_t failed)
+{
+    out_header(w, name, help, "counter");
+    outs(w, name), outs(w, "{result=\"ok\"} "), out_u64(w, ok);
+    outs(w, "\n"), outs(w, name), outs(w, "{result=\"failed\"} "), out_u64(w, failed);
+    outs(w, "\n");
+}
+
 static void out_reloads(writer *w, const ph_metrics *m)
 {
-    out_header(w, "planhost_reloads_total", "Script reloads, by result.", "counter");
-    outs(w, "planhost_reloads_total{result=\"ok\"} "), out_u64(w, m->reloads_ok);
-    outs(w, "\nplanhost_reloads_total{result=\"failed\"} "), out_u64(w, m->reloads_failed);
-    outs(w, "\n");
+    out_ok_failed(w, "planhost_reloads_total", "Script reloads, by result.", m->reloads_ok, m->reloads_failed);
+    out_ok_failed(w, "planhost_provisional_plans_total",
+                  "Provisional plans handed out (ok) or not (failed: the policy function or the planner).",
+                  m->provisional[1], m->provisional[0]);
 }
 
 static void out_cache(writer *w, const ph_cache_stats *c)

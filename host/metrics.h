@@ -19,6 +19,7 @@
  *                                                           hide the model's latency)
  *   planhost_prompt_chars_total{tier}                       counter  (LLM plans only)
  *   planhost_reloads_total{result="ok"|"failed"}            counter
+ *   planhost_provisional_plans_total{result="ok"|"failed"}  counter
  *   planhost_script_generation                              gauge
  *   planhost_requests_pending                               gauge
  *   planhost_cache_{hits,misses,puts,evictions,expirations,coalesced,stale}_total  counters
@@ -67,6 +68,9 @@ void ph_metrics_fallback(ph_metrics *m, const char *from, const char *reason);
 
 /* One reload: ok nonzero when the new generation was swapped in. */
 void ph_metrics_reload(ph_metrics *m, int ok);
+
+/* One provisional event: ok nonzero when it held a plan. */
+void ph_metrics_provisional(ph_metrics *m, int ok);
 
 /* What the host reads at render time. Any pointer may be NULL (cache NULL: the cache
  * families are left out; nendpoints 0: no circuit lines). */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "metrics.h"
 #include "request_internal.h"
 
 typedef struct provisional {
@@ -101,6 +102,8 @@ void ph_req_offer_provisional(ph_req *r)
     ph_buf_adds(&b, ",\"t_ms\":");
     ph_jsonw_num(&b, round((ph_req_now() - r->start_ms) * 10) / 10);
     ph_req_queue_event(r, PH_EVENT_PROVISIONAL, &b);
+    if (r->env.metrics)
+        ph_metrics_provisional(r->env.metrics, !problem);
     ph_buf_free(&p.kept);
     ph_buf_free(&p.drops);
 }

@@ -190,6 +190,7 @@ describe("metrics families", function()
     { "planhost_plan_seconds", "histogram" },
     { "planhost_prompt_chars_total", "counter" },
     { "planhost_reloads_total", "counter" },
+    { "planhost_provisional_plans_total", "counter" },
     { "planhost_script_generation", "gauge" },
     { "planhost_requests_pending", "gauge" },
     { "planhost_cache_hits_total", "counter" },
