@@ -47,9 +47,9 @@ static int push_failure(lua_State *L, const ph_error *err)
 }
 
 static const char *const OPEN_KEYS[] = {
-    "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms",
-    "first_byte_timeout_ms", "budget_ms", "keep_alive", "max_response", "headers", "endpoints", "max_in_flight", "max_pending", "max_snapshot", "cache", "cache_entries",
-    "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
+    "root", "watch", "interval_ms", "url", "api", "model", "connect_timeout_ms", "first_byte_timeout_ms",
+    "budget_ms", "keep_alive", "max_response", "headers", "endpoints", "max_in_flight", "max_pending",
+    "max_snapshot", "cache", "cache_entries", "cache_bytes", "cache_ttl_ms", "cache_file", NULL,
 };
 
 void ph_lua_check_keys(lua_State *L, int idx, const char *const *known, const char *fn)
