@@ -60,7 +60,8 @@ typedef struct ph_host_config {
     int budget_ms;          /* a request's default time budget [0: the policy's budget_ms] */
     const char *keep_alive; /* Ollama keep_alive, e.g. "10m" [NULL: the server's default] */
     const char *const *headers; /* extra lines for every request to the server (each endpoint
-                               without its own), e.g. "Authorization: Bearer KEY" [NULL: none] */
+                               without its own), e.g. "Authorization: Bearer KEY" [NULL: none].
+                               As in libcurl, "Name:" with no value removes that header */
     size_t max_response;    /* bytes of one response [4 MiB] */
     const ph_endpoint_config *endpoints;  /* when nendpoints > 0 these replace url/api/model */
     int nendpoints;         /* at most PH_MAX_ENDPOINTS */
