@@ -1,6 +1,7 @@
 /* circuit — circuit breaker. See circuit.h. */
 #include "circuit.h"
 
+#include <math.h>
 #include <string.h>
 
 void ph_circuit_init(ph_circuit *c)
@@ -24,7 +25,7 @@ static void forget(ph_circuit *c)
 
 int ph_circuit_allow(ph_circuit *c, const ph_circuit_policy *p, double now_ms)
 {
-    if (c->state == PH_CIRCUIT_OPEN && now_ms - c->opened_ms >= (double)p->cooldown_ms)
+    if (c->state == PH_CIRCUIT_OPEN && !p->health_check && now_ms - c->opened_ms >= (double)p->cooldown_ms)
         c->state = PH_CIRCUIT_HALF_OPEN;
     if (c->state == PH_CIRCUIT_CLOSED)
         return 1;
@@ -65,6 +66,32 @@ void ph_circuit_record(ph_circuit *c, const ph_circuit_policy *p, int ok, double
         c->successes = 0;
         forget(c);
     }
+}
+
+int ph_circuit_check_due(ph_circuit *c, const ph_circuit_policy *p, double now_ms)
+{
+    if (!p->health_check || c->state != PH_CIRCUIT_OPEN || c->checking ||
+        now_ms - c->opened_ms < (double)p->cooldown_ms)
+        return 0;
+    return c->checking = 1;
+}
+
+void ph_circuit_check_done(ph_circuit *c, int ok, double now_ms)
+{
+    c->checking = 0;
+    if (c->state != PH_CIRCUIT_OPEN)
+        return;
+    if (ok)
+        c->state = PH_CIRCUIT_HALF_OPEN, c->probing = 0, c->successes = 0;
+    else
+        c->opened_ms = now_ms;     /* still down: another cool-down */
+}
+
+double ph_circuit_check_at(const ph_circuit *c, const ph_circuit_policy *p)
+{
+    if (!p->health_check || c->state != PH_CIRCUIT_OPEN || c->checking)
+        return INFINITY;
+    return c->opened_ms + (double)p->cooldown_ms;
 }
 
 const char *ph_circuit_name(ph_circuit_state s)

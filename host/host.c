@@ -495,6 +495,38 @@ static double tick_waiting(ph_host *h, double t)
     return next;
 }
 
+/* ---- health checks: a GET for each open circuit whose cool-down has passed ---------------- */
+
+static void health_done(void *ud, const ph_http_result *res)
+{
+    ph_endpoint *e = ud;
+    ph_circuit_check_done(&e->circuit, res->fail == PH_HTTP_OK && res->status >= 200 && res->status < 300,
+                          now_ms());
+}
+
+/* Starts the health checks that are due; returns when the next falls due (INFINITY: none). */
+static double tick_health(ph_host *h, double t)
+{
+    const ph_circuit_policy *p = &ph_gen_policy(h->gen)->circuit;
+    double next = INFINITY;
+    for (int i = 0; i < h->nendpoints; i++) {
+        ph_endpoint *e = &h->endpoints[i];
+        if (ph_circuit_check_due(&e->circuit, p, t)) {
+            char url[1024];
+            snprintf(url, sizeof url, "%s%s", e->url, ph_api_health_path((ph_api)e->api));
+            ph_http_request req = {url, NULL, 0, (const char *const *)e->headers, NULL,
+                                   h->env.connect_timeout_ms, 0, 2000, 64u << 10};
+            ph_http_callbacks cb = {NULL, health_done};
+            if (!ph_http_start(h->http, &req, &cb, e))
+                ph_circuit_check_done(&e->circuit, 0, t);
+        }
+        double at = ph_circuit_check_at(&e->circuit, p);
+        if (at < next)
+            next = at;
+    }
+    return next;
+}
+
 /* One round of work: network I/O (waiting at most `wait_ms`), then finished requests. */
 static void work(ph_host *h, double wait_ms)
 {
@@ -517,9 +549,11 @@ int ph_host_poll(ph_host *h, int timeout_ms)
             check_files(h);
             h->next_check_ms = t + h->interval_ms;
         }
-        double waiter = tick_waiting(h, t), batch = ph_batcher_tick(h->batcher, t);
+        double waiter = tick_waiting(h, t), batch = ph_batcher_tick(h->batcher, t), health = tick_health(h, t);
         if (batch < waiter)
             waiter = batch;
+        if (health < waiter)
+            waiter = health;
         if (h->head || (timeout_ms >= 0 && t >= deadline))
             return queued(h);
         double wake = h->watch ? h->next_check_ms : t + 50;

@@ -250,8 +250,12 @@ static int setup_easy(xfer *x, const ph_http_request *req)
     long total = req->total_timeout_ms;
     int bad = !x->headers;
     bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body) != CURLE_OK;
+    if (req->body) {
+        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len) != CURLE_OK;
+        bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body) != CURLE_OK;
+    } else {
+        bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+    }
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;

@@ -42,7 +42,7 @@ typedef struct ph_http_callbacks {
 
 typedef struct ph_http_request {
     const char *url;
-    const char *body;          /* copied */
+    const char *body;          /* copied; NULL: a GET instead of a POST */
     size_t body_len;
     const char *const *server_headers; /* the endpoint's own "Name: value" lines (an API
                                key, say), sent first; NULL-terminated; may be NULL */
@@ -69,8 +69,8 @@ void ph_http_headers_free(char **list);
 ph_http *ph_http_new(void);
 void ph_http_free(ph_http *h);
 
-/* Starts a POST. `cb` is copied; `ud` is passed to it. Returns a transfer id > 0, or 0 when
- * it cannot start (then done is never called). */
+/* Starts a POST (or a GET: body NULL). `cb` is copied; `ud` is passed to it. Returns a
+ * transfer id > 0, or 0 when it cannot start (then done is never called). */
 unsigned long ph_http_start(ph_http *h, const ph_http_request *req, const ph_http_callbacks *cb, void *ud);
 
 /* Cancels a running transfer; its done callback runs with PH_HTTP_CANCELLED before this

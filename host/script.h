@@ -92,6 +92,8 @@ typedef struct ph_circuit_policy {
     int window, min_requests, close_after;
     double open_ratio;
     long cooldown_ms;
+    int health_check;       /* after the cool-down a GET to the server's health path, not a
+                               real request, decides whether it is half open */
 } ph_circuit_policy;
 
 /* policies/tiers.lua compiled; defaults when the file is absent. */

@@ -26,7 +26,7 @@ static const char *const VALIDATE_KEYS[] = {
 };
 static const char *const BOUNDS_KEYS[] = {"min_x", "min_y", "max_x", "max_y", NULL};
 static const char *const CIRCUIT_KEYS[] = {
-    "window", "min_requests", "open_ratio", "cooldown_ms", "close_after", NULL,
+    "window", "min_requests", "open_ratio", "cooldown_ms", "close_after", "health_check", NULL,
 };
 
 #define FILE_NAME "policies/tiers.lua"
@@ -166,6 +166,7 @@ static void compile_circuit(lua_State *L, int idx, ph_circuit_policy *c)
         c->open_ratio = num(L, ci, "open_ratio", 0.01, 1, c->open_ratio, "circuit");
         c->cooldown_ms = (long)num(L, ci, "cooldown_ms", 0, 3600000, (double)c->cooldown_ms, "circuit");
         c->close_after = (int)num(L, ci, "close_after", 1, 1000, c->close_after, "circuit");
+        c->health_check = flag(L, ci, "health_check", c->health_check);
     } else if (t != LUA_TNIL) {
         luaL_error(L, "%s: 'circuit' must be a table", FILE_NAME);
     }
@@ -223,7 +224,7 @@ static void policy_defaults(ph_policy *p)
     p->budget_ms = 3000;
     p->latency_window = 50;
     p->connect_retries = 1;
-    p->circuit = (ph_circuit_policy){20, 5, 2, 0.5, 5000};
+    p->circuit = (ph_circuit_policy){20, 5, 2, 0.5, 5000, 1};
     p->limits = ph_validate_limits_default();
     p->chain_ref = p->on_failure_ref = p->validate_ref = p->provisional_ref = LUA_NOREF;
 }

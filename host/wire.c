@@ -20,6 +20,12 @@ int ph_api_parse(const char *name)
 const char *ph_api_name(ph_api api) { return api_names[api]; }
 const char *ph_api_path(ph_api api) { return api_paths[api]; }
 
+const char *ph_api_health_path(ph_api api)
+{
+    static const char *const paths[] = {"/api/version", "/api/version", "/v1/models", "/health"};
+    return paths[api];
+}
+
 /* Appends ,"key":number when the option is set. */
 static void opt_num(ph_buf *b, const char *key, double v, int set)
 {

@@ -29,6 +29,9 @@ int ph_api_parse(const char *name);
 const char *ph_api_name(ph_api api);
 /* The URL path the API posts to: "/api/chat", "/v1/chat/completions", ... */
 const char *ph_api_path(ph_api api);
+/* The path a GET answers 2xx on while the server is up: "/api/version" (Ollama),
+ * "/v1/models" (OpenAI-compatible), "/health" (llama.cpp). */
+const char *ph_api_health_path(ph_api api);
 
 /* Appends the streaming request body for `spec` to `out`. Returns 0, or -1 at the cap. */
 int ph_wire_body(const ph_request_spec *spec, ph_buf *out);

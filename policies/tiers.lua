@@ -66,9 +66,12 @@ return {
   budget_ms = 3000,  -- a request's time budget when the game gives none
 
   -- Per endpoint, kept across requests: opens when at least `min_requests` of the last
-  -- `window` requests ran and `open_ratio` of them failed; after `cooldown_ms` one probe is
-  -- let through (half open); `close_after` successes close it again.
-  circuit = { window = 20, min_requests = 5, open_ratio = 0.5, cooldown_ms = 5000, close_after = 2 },
+  -- `window` requests ran and `open_ratio` of them failed; after `cooldown_ms` a health check
+  -- (a GET to the server's /api/version, /v1/models or /health) decides: answered, one real
+  -- request is let through (half open), else another cool-down; `close_after` successes close
+  -- it again. health_check = false lets the first request after the cool-down be the probe.
+  circuit = { window = 20, min_requests = 5, open_ratio = 0.5, cooldown_ms = 5000, close_after = 2,
+              health_check = true },
 
   -- Recent latency per tier, for ctx.latency and the deadline check: a tier whose p95 over
   -- the last `latency_window` requests is more than the time left is skipped ("deadline").

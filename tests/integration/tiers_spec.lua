@@ -87,14 +87,19 @@ return {
     host:close()
   end)
 
-  it("opens the circuit after failures, probes after the cool-down, closes on success", function()
-    local dir = tree_with_policy([[
+  -- One LLM tier, then heuristic and emergency; a small circuit with `extra` settings.
+  local function circuit_tree(extra)
+    return tree_with_policy(([[
 return {
   tiers = { simplified = { kind = "llm", template = "simplified" } },
   chain = function() return { "simplified", "heuristic", "emergency" } end,
-  circuit = { window = 4, min_requests = 2, open_ratio = 0.5, cooldown_ms = 400, close_after = 1 },
+  circuit = { window = 4, min_requests = 2, open_ratio = 0.5, close_after = 1, %s },
   connect_retries = 0,
-}]])
+}]]):format(extra))
+  end
+
+  it("opens the circuit after failures, probes after the cool-down, closes on success", function()
+    local dir = circuit_tree("cooldown_ms = 400")
     local sim = H.start_sim("--profile instant")
     local host = H.open(dir, { cache = false, url = sim.url })
     local fault = { "X-Sim-Fault: http500" }
@@ -105,12 +110,52 @@ return {
     -- open: the tier is skipped without a request, whatever the server would say
     local _, events = H.plan(host, { snapshot = hello })
     assert.equal("circuit_open", fallbacks(events)[1].reason)
-    H.sh("sleep 0.5")
+    host:poll(600)             -- the cool-down passes; the health check (GET) finds the server up
     -- half open: one probe goes through and succeeds, which closes the circuit
     local plan = H.plan(host, { snapshot = hello })
     assert.equal("llm", plan.source)
     plan = H.plan(host, { snapshot = hello })
     assert.equal("llm", plan.source)
+    sim.stop()
+    host:close()
+  end)
+
+  it("spends no request on a server still down: health checks decide when it is half open", function()
+    local dir = circuit_tree("cooldown_ms = 300")
+    local sim = H.start_sim("--profile instant")
+    local port = sim.url:match(":(%d+)$")
+    local host = H.open(dir, { cache = false, url = sim.url })
+    assert.equal("llm", H.plan(host, { snapshot = hello }).source)
+    sim.stop()
+    H.sh("sleep 0.2")
+    local _, events = H.plan(host, { snapshot = hello })
+    assert.equal("connect", fallbacks(events)[1].reason)   -- 1 of 2 failed: the circuit opens
+    host:poll(800)             -- cool-downs pass; each health check finds nothing listening
+    _, events = H.plan(host, { snapshot = hello })
+    assert.equal("circuit_open", fallbacks(events)[1].reason)   -- not "connect": no request sent
+    sim = H.start_sim("--profile instant --port " .. port)
+    local deadline = H.planhost.clock() + 3000
+    local plan
+    repeat
+      host:poll(100)
+      plan = H.plan(host, { snapshot = hello })
+    until plan.source == "llm" or H.planhost.clock() > deadline
+    assert.equal("llm", plan.source)
+    assert.matches('planhost_circuit_state{endpoint="[^"]+",state="closed"} 1', host:metrics())
+    sim.stop()
+    host:close()
+  end)
+
+  it("lets the first request after the cool-down probe when health_check = false", function()
+    local dir = circuit_tree("cooldown_ms = 300, health_check = false")
+    local sim = H.start_sim("--profile instant")
+    local host = H.open(dir, { cache = false, url = sim.url })
+    for _ = 1, 2 do H.plan(host, { snapshot = hello, headers = { "X-Sim-Fault: http500" } }) end
+    local before = sim.requests()
+    H.sh("sleep 0.4")
+    local plan = H.plan(host, { snapshot = hello })   -- no poll in between: this request probes
+    assert.equal("llm", plan.source)
+    assert.equal(before + 1, sim.requests())
     sim.stop()
     host:close()
   end)
