@@ -17,6 +17,8 @@
 -- The plan cache is off (the single cases send the same snapshot and would coalesce), the
 -- circuit breaker cannot open (one host takes the whole failing matrix; tiers_spec covers the
 -- breaker) and a batch leaves as soon as 3 agents are queued (so each case is its own batch).
+-- Provisional plans are on: every request, waiting for the model, first gets exactly one
+-- (the heuristic planner's), whatever the fault does afterwards.
 local H = require "helpers"
 local cjson = H.cjson
 local clock = H.planhost.clock
@@ -177,6 +179,10 @@ local function check(api, r)
   for _, ev in ipairs(r.events) do trace[#trace + 1] = ev.json end
   where = where .. "\n  " .. table.concat(trace, "\n  ") .. "\n  "
   assert.equal(1, r.plans, where .. "plan events")
+  local first = r.events[1]
+  assert.equal("provisional", first.event, where .. "the provisional plan comes first")
+  assert.is_true(first.plan ~= cjson.null and #first.plan.steps >= 1, where .. "provisional steps")
+  for i = 2, #r.events do assert.is_true(r.events[i].event ~= "provisional", where .. "one provisional event") end
   local plan = r.events[#r.events]
   assert.equal("plan", plan.event, where .. "the plan event is the request's last")
   assert.is_true(r.plan_ms <= r.budget + SLACK_MS, where .. ("plan event %.1f ms after submit"):format(r.plan_ms))
@@ -247,6 +253,7 @@ describe("fault matrix (SIMULATED server)", function()
     H.edit(tree .. "/policies/tiers.lua", "circuit = { window = 20, min_requests = 5,",
            "circuit = { window = 1000, min_requests = 1000,")
     H.edit(tree .. "/policies/batch.lua", "return 10", "return 3")
+    H.edit(tree .. "/policies/tiers.lua", "provisional = false,", "provisional = true,")
     fds_before = open_fds()
   end)
 
