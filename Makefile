@@ -123,7 +123,7 @@ $(FUZZ_DIR)/libplanhost.a: $(LIB_SRC:%=$(FUZZ_DIR)/obj/%.o)
 # serve_body.c belongs to the command, not the library.
 $(FUZZ_DIR)/fuzz_serve_body: $(FUZZ_DIR)/obj/serve_body.o
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libplanhost.a $(HEADERS)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_DIR)/libplanhost.a $(HEADERS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DPH_SOURCE_ROOT='"$(CURDIR)"' -o $@ \
 	  $(filter %.c %.o,$^) $(FUZZ_DIR)/libplanhost.a $(LUA_LIB) $(LIBS)
 

@@ -128,6 +128,18 @@ void ph_cli_print_error(const ph_error *err)
         fprintf(stderr, "%s\n", err->traceback);
 }
 
+int ph_cli_number(const char *cmd, const char *name, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        fprintf(stderr, "%s: %s wants a number from %ld to %ld, not '%s'\n", cmd, name, lo, hi, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
 int ph_cli_add_header(opts *o, const char *line)
 {
     if (o->nheaders >= PH_MAX_HEADERS) {

@@ -18,6 +18,9 @@ typedef struct opts {
  * the problem and returns -1 on a bad option. */
 int ph_cli_parse_opts(int argc, char **argv, opts *o);
 void ph_cli_print_error(const ph_error *err);
+/* Parses option `name`'s value v as a whole number from lo to hi into *out: 0, or -1 after
+ * printing "CMD: NAME wants a number from LO to HI, not 'V'". */
+int ph_cli_number(const char *cmd, const char *name, const char *v, long lo, long hi, long *out);
 /* Adds one --header line; prints the problem and returns -1 past PH_MAX_HEADERS. */
 int ph_cli_add_header(opts *o, const char *line);
 /* Opens a host on o->root with o's server settings (and "Authorization: Bearer $PLANHOST_API_KEY"

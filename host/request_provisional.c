@@ -76,6 +76,8 @@ static const char *make_plan(ph_req *r, provisional *p, ph_error *err)
 
 void ph_req_offer_provisional(ph_req *r)
 {
+    if (!ph_gen_may_provisional(r->gen))
+        return;                    /* every submit comes here: build no ctx for nothing */
     ph_ctx_space sp;
     ph_chain_ctx ctx;
     ph_req_fill_ctx(r, &ctx, &sp);

@@ -205,6 +205,8 @@ int ph_gen_on_failure(ph_gen *g, const ph_chain_ctx *ctx, const char *reason, ph
  * default) or function(ctx) -> boolean. Returns 1 or 0, or -1 with err when the function
  * failed or answered something else. */
 int ph_gen_provisional(ph_gen *g, const ph_chain_ctx *ctx, ph_error *err);
+/* 0 when the policy never wants one (provisional = false and no function): no ctx needed. */
+int ph_gen_may_provisional(const ph_gen *g);
 
 /* The heuristic tier: runs lua/heuristic.lua's plan(snapshot, {tools = ...}) for the tools
  * of `t` (NULL: all) and appends the plan as JSON to `out`. Returns 0, or -1 with `err`. */

@@ -469,6 +469,11 @@ static int provisional_trampoline(lua_State *L)
     return 0;
 }
 
+int ph_gen_may_provisional(const ph_gen *g)
+{
+    return g->policy.provisional || g->policy.provisional_ref != LUA_NOREF;
+}
+
 int ph_gen_provisional(ph_gen *g, const ph_chain_ctx *ctx, ph_error *err)
 {
     if (g->policy.provisional_ref == LUA_NOREF)

@@ -354,14 +354,7 @@ static int usage(FILE *f)
 
 static int number_opt(const char *name, const char *v, long lo, long hi, long *out)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < lo || n > hi) {
-        fprintf(stderr, "planhost serve: %s wants a number from %ld to %ld, not '%s'\n", name, lo, hi, v);
-        return -1;
-    }
-    *out = n;
-    return 0;
+    return ph_cli_number("planhost serve", name, v, lo, hi, out);
 }
 
 /* One option and its value; 0, or -1 after printing the problem. */

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "sim.h"
 
 #define MAX_PARALLEL 64
@@ -225,14 +226,7 @@ static int usage(FILE *f)
 
 static int number_opt(const char *name, const char *v, long lo, long hi, long *out)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < lo || n > hi) {
-        fprintf(stderr, "planhost sim: %s wants a number from %ld to %ld, not '%s'\n", name, lo, hi, v);
-        return -1;
-    }
-    *out = n;
-    return 0;
+    return ph_cli_number("planhost sim", name, v, lo, hi, out);
 }
 
 /* One option and its value; returns 0, 1 for --help, -1 for an error. */

@@ -190,6 +190,15 @@ function H.plan(host, opts, seconds)
   error("no plan event within " .. (seconds or 20) .. " s")
 end
 
+-- The events of one kind ("plan", "fallback", ...), in order.
+function H.events_of(events, kind)
+  local out = {}
+  for _, ev in ipairs(events) do
+    if ev.event == kind then out[#out + 1] = ev end
+  end
+  return out
+end
+
 -- Polls until every request in `ids` has its plan event; returns plans[id] and
 -- events[id] (every event of that request, in order).
 function H.collect(host, ids, seconds)

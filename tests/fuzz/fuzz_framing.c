@@ -13,29 +13,17 @@
  * at most once, as the last call; a status other than PH_FRAME_OK is final; PH_FRAME_DONE
  * came with done, a server error with PH_FRAME_ERROR; finish is repeatable.
  * Depends on framing, jsonstream, buf, wire. */
+#define FUZZ_NAME "fuzz_framing"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "buf.h"
 #include "framing.h"
 
 #define HDR 8
-
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) {                                                                           \
-            fprintf(stderr, "fuzz_framing: %s:%d: %s\n", __FILE__, __LINE__, #c);             \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
-
-static size_t piece(const uint8_t *sizes, size_t *i)
-{
-    uint8_t v = sizes[(*i)++ % 5];
-    return v < 192 ? (size_t)(v % 32) + 1 : (size_t)(v - 191) * 64;
-}
 
 typedef struct run {
     int stop_at, ntext, ndone, nerror, stopped;
@@ -102,7 +90,7 @@ static void decode(run *r, ph_api api, size_t max_line, const char *body, size_t
     ph_frame_status st = PH_FRAME_OK;
     size_t pos = 0, k = 0;
     while (pos < len) {
-        size_t n = sizes ? piece(sizes, &k) : len;
+        size_t n = sizes ? fuzz_piece(sizes, 5, &k) : len;
         if (n > len - pos)
             n = len - pos;
         char *copy = malloc(n);
@@ -149,14 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ph_buf_init(&split.log, (size_t)-1 / 2);
     decode(&whole, api, max_line, body, len, NULL);
     decode(&split, api, max_line, body, len, hdr + 3);
-    if (whole.log.len != split.log.len || memcmp(whole.log.data, split.log.data, whole.log.len)) {
-        size_t at = 0;
-        while (at < whole.log.len && at < split.log.len && whole.log.data[at] == split.log.data[at])
-            at++;
-        fprintf(stderr, "fuzz_framing: whole and split runs differ at log byte %zu\n"
-                "  whole: %s\n  split: %s\n", at, whole.outcome, split.outcome);
-        abort();
-    }
+    fuzz_same_logs(&whole.log, &split.log, whole.outcome, split.outcome);
     ph_buf_free(&whole.log);
     ph_buf_free(&split.log);
     return 0;

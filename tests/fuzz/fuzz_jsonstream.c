@@ -14,31 +14,18 @@
  * what the header promises about one call: consumed per status, token order and nesting,
  * number text as written, no token past the bytes fed. A broken promise is abort().
  * Depends on jsonstream and buf. */
+#define FUZZ_NAME "fuzz_jsonstream"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "buf.h"
 #include "jsonstream.h"
 
 #define HDR 8
 #define MAX_STACK 64
-
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) {                                                                           \
-            fprintf(stderr, "fuzz_jsonstream: %s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
-
-/* Piece sizes from the header: mostly 1..32 bytes, sometimes up to 4 KiB. */
-static size_t piece(const uint8_t *sizes, size_t *i)
-{
-    uint8_t v = sizes[(*i)++ % 5];
-    return v < 192 ? (size_t)(v % 32) + 1 : (size_t)(v - 191) * 64;
-}
 
 typedef struct run {
     const uint8_t *in;          /* the whole text */
@@ -200,7 +187,7 @@ static void tokenize(run *r, ph_json *j, const uint8_t *sizes)
     size_t pos = 0, k = 0;
     ph_json_status st = PH_JSON_OK;
     while (pos < r->len) {
-        size_t n = sizes ? piece(sizes, &k) : r->len;
+        size_t n = sizes ? fuzz_piece(sizes, 5, &k) : r->len;
         if (n > r->len - pos)
             n = r->len - pos;
         size_t end = pos + n;
@@ -277,14 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tokenize(&split, j, hdr + 3);
     ph_json_free(j);
 
-    if (whole.log.len != split.log.len || memcmp(whole.log.data, split.log.data, whole.log.len)) {
-        size_t at = 0;
-        while (at < whole.log.len && at < split.log.len && whole.log.data[at] == split.log.data[at])
-            at++;
-        fprintf(stderr, "fuzz_jsonstream: whole and split runs differ at log byte %zu\n"
-                "  whole: %s\n  split: %s\n", at, whole.outcome, split.outcome);
-        abort();
-    }
+    fuzz_same_logs(&whole.log, &split.log, whole.outcome, split.outcome);
     ph_buf_free(&whole.log);
     ph_buf_free(&split.log);
     return 0;

@@ -17,11 +17,13 @@
  * non-batch text gives at most one plan and no agents; nothing is called back after a stop
  * or after the parser is done; finish is repeatable and consumed counts every byte.
  * Depends on planparse, jsonstream, buf, registry and (for the registry) the script adapter. */
+#define FUZZ_NAME "fuzz_planparse"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "buf.h"
 #include "error.h"
 #include "jsonstream.h"
@@ -36,14 +38,6 @@
 
 #define HDR 8
 #define NSIZES 6
-
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) {                                                                           \
-            fprintf(stderr, "fuzz_planparse: %s:%d: %s\n", __FILE__, __LINE__, #c);           \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
 
 static ph_gen *gen;                 /* kept for the whole process: the registry lives in it */
 static const ph_registry *reg;
@@ -64,12 +58,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     strict = ph_json_new(NULL, NULL, NULL);
     CHECK(reg && reg->ntools > 0 && strict);
     return 0;
-}
-
-static size_t piece(const uint8_t *sizes, size_t *i)
-{
-    uint8_t v = sizes[(*i)++ % NSIZES];
-    return v < 192 ? (size_t)(v % 32) + 1 : (size_t)(v - 191) * 64;
 }
 
 /* Whether s[0..n) is one whole strict JSON value opening with `open`. */
@@ -190,7 +178,7 @@ static void parse(run *r, ph_planparse *p, const uint8_t *sizes)
     ph_pp_status st = PH_PP_MORE;
     size_t pos = 0, k = 0;
     while (pos < r->len) {
-        size_t n = sizes ? piece(sizes, &k) : r->len;
+        size_t n = sizes ? fuzz_piece(sizes, NSIZES, &k) : r->len;
         if (n > r->len - pos)
             n = r->len - pos;
         char *copy = malloc(n);
@@ -273,14 +261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run whole, split;
     run_once(&whole, text, len, hdr, NULL, tools, ntools, offered);
     run_once(&split, text, len, hdr, hdr + 2, tools, ntools, offered);
-    if (whole.log.len != split.log.len || memcmp(whole.log.data, split.log.data, whole.log.len)) {
-        size_t at = 0;
-        while (at < whole.log.len && at < split.log.len && whole.log.data[at] == split.log.data[at])
-            at++;
-        fprintf(stderr, "fuzz_planparse: whole and split runs differ at log byte %zu\n"
-                "  whole: %s\n  split: %s\n", at, whole.outcome, split.outcome);
-        abort();
-    }
+    fuzz_same_logs(&whole.log, &split.log, whole.outcome, split.outcome);
     ph_buf_free(&whole.log);
     ph_buf_free(&split.log);
     free(offered);

@@ -15,21 +15,15 @@
  *     of n values gives n snapshots (1 <= n <= max), a 413 past max, a 400 when empty; an
  *     object without a "snapshots" key is one snapshot, the whole object.
  * Depends on serve_body and jsonstream. */
+#define FUZZ_NAME "fuzz_serve_body"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "jsonstream.h"
 #include "serve.h"
-
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) {                                                                           \
-            fprintf(stderr, "fuzz_serve_body: %s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
 
 /* What an independent pass sees in the body. */
 typedef struct shape {

@@ -19,24 +19,18 @@
  *   - the canonical text hashed under empty (exact) rules succeeds, the same with and
  *     without canonical text.
  * Depends on snaphash, jsonstream, buf, error, libxxhash. */
+#define FUZZ_NAME "fuzz_snaphash"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "buf.h"
 #include "error.h"
 #include "jsonstream.h"
 #include "snaphash.h"
-
-#define CHECK(c)                                                                              \
-    do {                                                                                      \
-        if (!(c)) {                                                                           \
-            fprintf(stderr, "fuzz_snaphash: %s:%d: %s\n", __FILE__, __LINE__, #c);            \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
 
 #define PREFIX "prefix:"
 #define PREFIX_LEN (sizeof PREFIX - 1)

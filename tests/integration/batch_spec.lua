@@ -38,9 +38,7 @@ local function answering(text) return H.ollama_record(text, 12, 2) end
 local function elem(id, steps) return ('{"agent_id":%s,"plan_id":"b","steps":[%s]}'):format(id, steps) end
 local SCAN, WAIT, ATTACK = '{"act":"Scan","radius":5}', '{"act":"Wait","duration":1}', '{"act":"Attack","target_id":3}'
 
-local function first_fallback(events)
-  for _, ev in ipairs(events) do if ev.event == "fallback" then return ev end end
-end
+local function first_fallback(events) return H.events_of(events, "fallback")[1] end
 
 describe("batching", function()
   it("answers several agents with one model request, each plan as its element closes", function()

@@ -154,13 +154,7 @@ local function round(api, cases)
   return reqs, sim.requests() - before
 end
 
-local function fallbacks(events)
-  local out = {}
-  for _, ev in ipairs(events) do
-    if ev.event == "fallback" then out[#out + 1] = ev end
-  end
-  return out
-end
+local function fallbacks(events) return H.events_of(events, "fallback") end
 
 local function describe_end(plan, fb)
   if plan.source == "llm" then return "llm" .. (plan.partial and " partial(" .. #plan.plan.steps .. ")" or "") end

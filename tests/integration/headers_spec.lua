@@ -7,11 +7,7 @@ local planhost = require("planhost")
 local KEY = "sk-sim-test-7"
 local AUTH = "Authorization: Bearer " .. KEY
 
-local function fallback(events)
-  for _, ev in ipairs(events) do
-    if ev.event == "fallback" then return ev end
-  end
-end
+local function fallback(events) return H.events_of(events, "fallback")[1] end
 
 describe("headers to the model server", function()
   local sim, hello

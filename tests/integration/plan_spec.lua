@@ -6,11 +6,7 @@ local H = require "helpers"
 local hello = H.snapshot("hello_companion")
 
 -- The first fallback away from the tier that was tried.
-local function first_fallback(events)
-  for _, ev in ipairs(events) do
-    if ev.event == "fallback" then return ev end
-  end
-end
+local function first_fallback(events) return H.events_of(events, "fallback")[1] end
 
 local function count(events, kind)
   local n = 0

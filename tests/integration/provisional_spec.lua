@@ -4,13 +4,7 @@
 local H = require("helpers")
 local cjson = H.cjson
 
-local function of_kind(events, kind)
-  local out = {}
-  for _, ev in ipairs(events) do
-    if ev.event == kind then out[#out + 1] = ev end
-  end
-  return out
-end
+local of_kind = H.events_of
 
 local function tree_with(provisional)
   local dir = H.scratch_tree()

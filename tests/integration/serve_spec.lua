@@ -85,13 +85,7 @@ local function lines(text)
   return events
 end
 
-local function plans_of(events)
-  local plans = {}
-  for _, ev in ipairs(events) do
-    if ev.event == "plan" then plans[#plans + 1] = ev end
-  end
-  return plans
-end
+local function plans_of(events) return H.events_of(events, "plan") end
 
 local function health(srv)
   local code, _, body = http("GET", srv.url .. "/health")

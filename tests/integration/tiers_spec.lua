@@ -7,13 +7,7 @@ local H = require "helpers"
 
 local hello = H.snapshot("hello_companion")
 
-local function fallbacks(events)
-  local out = {}
-  for _, ev in ipairs(events) do
-    if ev.event == "fallback" then out[#out + 1] = ev end
-  end
-  return out
-end
+local function fallbacks(events) return H.events_of(events, "fallback") end
 
 local function plans(events)
   local n = 0

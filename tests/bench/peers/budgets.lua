@@ -175,18 +175,24 @@ local function list_apis(runs, field, unit, limit, label)
   return out, ok
 end
 
+-- Appends "V µs (LABEL)" to `out` for each row of t with a number in column `vc` (LABEL: the
+-- `label` format applied to column `lc`); returns out, and ok with each value <= limit.
+local function rows_within(t, lc, vc, label, limit, out, ok)
+  for _, r in ipairs(t.rows) do
+    local v = num(r[vc])
+    if v then
+      out[#out + 1] = ("%s µs (" .. label .. ")"):format(fmt(v), r[lc])
+      ok = ok and v <= limit
+    end
+  end
+  return out, ok
+end
+
 local function cache_hit_budget()
   local out, ok = list_apis(plan_runs(), "hit", " µs", 10, "end to end, ")
   local t = table_with(section("Plan cache on the scenario"), "scenario", "whole hit path")
   if t then
-    local cs, ch = col(t, "scenario"), col(t, "whole hit path")
-    for _, r in ipairs(t.rows) do
-      local v = num(r[ch])
-      if v then
-        out[#out + 1] = ("%s µs (%s stream)"):format(fmt(v), r[cs])
-        ok = ok and v <= 10
-      end
-    end
+    out, ok = rows_within(t, col(t, "scenario"), col(t, "whole hit path"), "%s stream", 10, out, ok)
   end
   if #out == 0 then return nil end
   return "median CPU: " .. table.concat(out, ", "), ok
@@ -240,14 +246,7 @@ end
 local function poll_budget()
   local t = table_with(section("One poll with 1,000 requests pending"), "pending", "poll(0) CPU median")
   if not t then return nil end
-  local c1, cm, out, ok = 1, col(t, "poll(0) CPU median"), {}, true
-  for _, r in ipairs(t.rows) do
-    local v = num(r[cm])
-    if v then
-      out[#out + 1] = ("%s µs (%s)"):format(fmt(v), r[c1])
-      ok = ok and v <= 100
-    end
-  end
+  local out, ok = rows_within(t, 1, col(t, "poll(0) CPU median"), "%s", 100, {}, true)
   if #out == 0 then return nil end
   return "median CPU: " .. table.concat(out, "; "), ok
 end
